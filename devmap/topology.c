@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Discovery in one pass: block devices, disks, mounts, dependencies, disks per filesystem. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+
+#include "devmap-internal.h"
+
+void fs_free_all(struct topology *topo);
+int deps_compute_disks(struct topology *topo);
+
+int topology_warn(struct topology *topo, const char *format, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, format);
+	if (vasprintf(&msg, format, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return -ENOMEM;
+	warn(topo->ctx, "%s", msg);
+	if (ptrvec_push(&topo->warnings, msg) < 0) {
+		free(msg);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct frz_bdev *topology_bdev_by_devno(const struct topology *topo, dev_t devno)
+{
+	return hashmap_get_u64(&topo->bdev_by_devno, devno);
+}
+
+void topology_free(struct topology *topo)
+{
+	if (!topo)
+		return;
+	fs_free_all(topo);
+	for (size_t i = 0; i < topo->bdevs.n; i++) {
+		struct frz_bdev *b = topo->bdevs.items[i];
+		free(b->name);
+		free(b->serial);
+		free(b->model);
+		free(b->dm_name);
+		free(b->dm_uuid);
+		free(b->md_level);
+		free(b->loop_backing_file);
+		ptrvec_clear(&b->lowers);
+		ptrvec_clear(&b->uppers);
+		free(b);
+	}
+	ptrvec_clear(&topo->bdevs);
+	for (size_t i = 0; i < topo->disks.n; i++) {
+		struct frz_disk *d = topo->disks.items[i];
+		free(d->id);
+		free(d->serial);
+		free(d->device);
+		free(d);
+	}
+	ptrvec_clear(&topo->disks);
+	for (size_t i = 0; i < topo->units.n; i++) {
+		struct span_unit *u = topo->units.items[i];
+		free(u->key);
+		free(u->description);
+		ptrvec_clear(&u->disks);
+		free(u);
+	}
+	ptrvec_clear(&topo->units);
+	ptrvec_free_items(&topo->warnings);
+	hashmap_clear(&topo->bdev_by_devno);
+	hashmap_clear(&topo->bdev_by_name);
+	hashmap_clear(&topo->dm_by_name);
+	hashmap_clear(&topo->fs_by_devno);
+	hashmap_clear(&topo->mount_by_path);
+	hashmap_clear(&topo->mount_by_id);
+	hashmap_clear(&topo->unit_by_key);
+	frz_ctx_unref(topo->ctx);
+	free(topo);
+}
+
+int topology_new(struct frz_ctx *ctx, struct topology **ret)
+{
+	struct topology *topo = calloc(1, sizeof(*topo));
+	int r;
+
+	if (!topo)
+		return -ENOMEM;
+	topo->ctx = frz_ctx_ref(ctx);
+	hashmap_init(&topo->bdev_by_devno, false);
+	hashmap_init(&topo->bdev_by_name, true);
+	hashmap_init(&topo->dm_by_name, true);
+	hashmap_init(&topo->fs_by_devno, false);
+	hashmap_init(&topo->mount_by_path, true);
+	hashmap_init(&topo->mount_by_id, false);
+	hashmap_init(&topo->unit_by_key, true);
+
+	if ((r = blockdevs_scan(topo)) < 0 ||
+	    (r = disks_identify(topo)) < 0 ||
+	    (r = mounts_scan(topo)) < 0 ||
+	    (r = mounts_link_blockdevs(topo)) < 0 ||
+	    (r = deps_resolve(topo)) < 0 ||
+	    (r = fuse_find_daemons(topo)) < 0 ||
+	    (r = deps_compute_disks(topo)) < 0) {
+		topology_free(topo);
+		return r;
+	}
+	*ret = topo;
+	return 0;
+}

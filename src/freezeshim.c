@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The freezeshim command: option parsing, subcommand dispatch, messages and exit codes. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+	fputs("Usage: freezeshim [OPTION]... COMMAND [ARG]...\n"
+	      "Make cloud disk snapshots consistent: map disks to filesystems and freeze\n"
+	      "them in dependency order.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  plan [TARGET]...   show disks, stacks, filesystems and the freeze order\n"
+	      "\n"
+	      "Options:\n"
+	      "  -v, --verbose      log what discovery finds to stderr\n"
+	      "  -h, --help         show this help\n"
+	      "  -V, --version      show the version\n"
+	      "\n"
+	      "Run 'freezeshim COMMAND --help' for a command's options; see freezeshim(8).\n", out);
+}
+
+static void log_stderr(void *userdata, int priority, const char *file, int line, const char *fn,
+		       const char *format, va_list args)
+{
+	fputs("freezeshim: ", stderr);
+	vfprintf(stderr, format, args);
+	fputc('\n', stderr);
+}
+
+int cli_error(struct frz_ctx *ctx, int err)
+{
+	const char *detail = frz_ctx_get_error(ctx);
+
+	if (detail)
+		fprintf(stderr, "freezeshim: %s\n", detail);
+	else
+		fprintf(stderr, "freezeshim: %s\n", frz_strerror(err));
+	return frz_error_to_exit_code(err);
+}
+
+int cli_usage_error(const char *message)
+{
+	if (message)
+		fprintf(stderr, "freezeshim: %s; try 'freezeshim --help'\n", message);
+	else
+		fputs("freezeshim: try 'freezeshim --help'\n", stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	struct frz_ctx *ctx = NULL;
+	bool verbose = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+vhV", options, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			puts(PACKAGE_NAME " " PACKAGE_VERSION);
+			return 0;
+		default:
+			return cli_usage_error(NULL);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("no command given");
+
+	r = frz_ctx_new(&ctx);
+	if (r < 0) {
+		fprintf(stderr, "freezeshim: cannot start: %s\n", strerror(-r));
+		return 255;
+	}
+	frz_ctx_set_log_fn(ctx, log_stderr, NULL);
+	if (verbose)
+		frz_ctx_set_log_priority(ctx, LOG_DEBUG);
+
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	if (streq(argv[0], "plan"))
+		r = cli_plan(ctx, argc, argv);
+	else {
+		fprintf(stderr, "freezeshim: unknown command '%s'; try 'freezeshim --help'\n", argv[0]);
+		r = 2;
+	}
+	frz_ctx_unref(ctx);
+	return r;
+}

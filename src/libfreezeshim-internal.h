@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The context object and the logging/error plumbing shared by every folder. */
+#pragma once
+
+#include <syslog.h>
+
+#include "freezeshim/freezeshim.h"
+#include "util.h"
+
+struct frz_disk_map_entry {
+	char *device;   /* as given: "/dev/loop3" or "loop3" */
+	char *disk_id;
+};
+
+struct frz_ctx {
+	int refcount;
+	frz_log_fn log_fn;
+	void *log_userdata;
+	int log_priority;
+	char *sysroot;          /* "/" or an absolute directory */
+	int sysroot_fd;         /* O_PATH|O_DIRECTORY on sysroot */
+	bool sysroot_is_host;   /* sysroot is "/": ioctls on /dev nodes are meaningful */
+	struct ptrvec disk_map; /* struct frz_disk_map_entry * */
+	char *error;            /* last failure, one line */
+};
+
+void frz_log(const struct frz_ctx *ctx, int priority, const char *file, int line,
+	     const char *fn, const char *format, ...) _printf_(6, 7);
+
+#define frz_log_cond(ctx, prio, ...)                                                   \
+	do {                                                                           \
+		if ((ctx)->log_priority >= (prio))                                     \
+			frz_log(ctx, prio, __FILE__, __LINE__, __func__, __VA_ARGS__); \
+	} while (0)
+#define dbg(ctx, ...) frz_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#define info(ctx, ...) frz_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define warn(ctx, ...) frz_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
+
+/*
+ * Record what went wrong (one line, what to do included) and return -err,
+ * so callers can write: return frz_fail(ctx, FRZ_ERR_X, "...").
+ */
+int frz_fail(struct frz_ctx *ctx, int err, const char *format, ...) _printf_(3, 4);
