@@ -41,7 +41,7 @@ static int parse_devno(const char *s, dev_t *ret)
 	return 0;
 }
 
-static void bdev_free(struct frz_bdev *b)
+void bdev_free(struct frz_bdev *b)
 {
 	if (!b)
 		return;
@@ -376,11 +376,11 @@ int blockdevs_scan(struct topology *topo)
 				goto out;
 		}
 	}
-	qsort(topo->bdevs.items, topo->bdevs.n, sizeof(void *), cmp_bdev_name);
+	ptrvec_sort(&topo->bdevs, cmp_bdev_name);
 	for (size_t i = 0; i < topo->bdevs.n; i++) {
 		struct frz_bdev *b = topo->bdevs.items[i];
-		qsort(b->uppers.items, b->uppers.n, sizeof(void *), cmp_bdev_name);
-		qsort(b->lowers.items, b->lowers.n, sizeof(void *), cmp_bdev_name);
+		ptrvec_sort(&b->uppers, cmp_bdev_name);
+		ptrvec_sort(&b->lowers, cmp_bdev_name);
 	}
 	r = assign_units(topo);
 out:

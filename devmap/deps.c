@@ -79,12 +79,34 @@ static int walk_stack(struct frz_fs *fs, struct frz_bdev *b, bool add_deps, unsi
 	return r < 0 ? r : 0;
 }
 
+/*
+ * Lower dirs are only read, and reads pass a frozen filesystem, so they do
+ * not order anything; they are logged for whoever debugs a plan.
+ */
+static void overlay_log_lowers(struct topology *topo, const struct frz_fs *fs)
+{
+	_cleanup_free_ char *lowers = NULL;
+	char *value, *save = NULL;
+	size_t len;
+
+	if (topo->ctx->log_priority < LOG_DEBUG ||
+	    mnt_optstr_get_option(fs->fs_options, "lowerdir", &value, &len) != 0 || !len ||
+	    !(lowers = strndup(value, len)))
+		return;
+	for (char *dir = strtok_r(lowers, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		const struct frz_fs *lower = topology_fs_of_path(topo, dir);
+		dbg(topo->ctx, "%s: lower dir %s on %s", fs_first_mountpoint(fs), dir,
+		    lower ? fs_first_mountpoint(lower) : "no filesystem mounted here");
+	}
+}
+
 static int overlay_upper(struct topology *topo, struct frz_fs *fs)
 {
 	struct frz_fs *upper;
 	char *value;
 	size_t len;
 
+	overlay_log_lowers(topo, fs);
 	if (mnt_optstr_get_option(fs->fs_options, "upperdir", &value, &len) != 0 || !len)
 		return 0; /* a read-only overlay writes nowhere */
 	fs->upperdir = strndup(value, len);
@@ -199,7 +221,7 @@ static int unit_disks(struct topology *topo)
 	}
 	for (size_t i = 0; i < topo->units.n; i++) {
 		struct span_unit *u = topo->units.items[i];
-		qsort(u->disks.items, u->disks.n, sizeof(void *), cmp_disk);
+		ptrvec_sort(&u->disks, cmp_disk);
 	}
 	return 0;
 }
@@ -214,7 +236,7 @@ int deps_compute_disks(struct topology *topo)
 			return r;
 	for (size_t i = 0; i < topo->fss.n; i++) {
 		struct frz_fs *fs = topo->fss.items[i];
-		qsort(fs->disks.items, fs->disks.n, sizeof(void *), cmp_disk);
+		ptrvec_sort(&fs->disks, cmp_disk);
 	}
 	return unit_disks(topo);
 }

@@ -153,6 +153,7 @@ struct frz_fs *topology_fs_of_path(const struct topology *topo, const char *path
 struct frz_bdev *topology_bdev_by_devno(const struct topology *topo, dev_t devno);
 
 /* blockdev.c */
+void bdev_free(struct frz_bdev *b);
 int blockdevs_scan(struct topology *topo);
 int disks_identify(struct topology *topo);
 int blockdev_resolve_path(struct topology *topo, const char *path, struct frz_bdev **ret);

@@ -336,7 +336,7 @@ int mounts_scan(struct topology *topo)
 	}
 	for (size_t i = 0; i < topo->fss.n; i++) {
 		struct frz_fs *fs = topo->fss.items[i];
-		qsort(fs->mounts.items, fs->mounts.n, sizeof(void *), cmp_mount);
+		ptrvec_sort(&fs->mounts, cmp_mount);
 	}
 	r = 0;
 out:

@@ -26,18 +26,13 @@ enum plan_reason {
 static int plan_warn(struct frz_plan *plan, const char *format, ...) _printf_(2, 3);
 static int plan_warn(struct frz_plan *plan, const char *format, ...)
 {
+	const char *msg;
 	va_list ap;
-	char *msg;
 
 	va_start(ap, format);
-	if (vasprintf(&msg, format, ap) < 0)
-		msg = NULL;
+	msg = ptrvec_push_vprintf(&plan->warnings, format, ap);
 	va_end(ap);
-	if (!msg || ptrvec_push(&plan->warnings, msg) < 0) {
-		free(msg);
-		return -ENOMEM;
-	}
-	return 0;
+	return msg ? 0 : -ENOMEM;
 }
 
 static int cmp_fs_mountpoint(const void *a, const void *b)
@@ -254,7 +249,7 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 		goto out;
 	}
 	{
-		qsort(missing.items, missing.n, sizeof(void *), cmp_disk_name);
+		ptrvec_sort(&missing, cmp_disk_name);
 		size_t len = 0;
 		for (size_t i = 0; i < missing.n; i++)
 			len += strlen(((struct frz_disk *)missing.items[i])->id) + 2;
@@ -564,7 +559,7 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 		if (fs->planned && (r = ptrvec_push(&plan->filesystems, fs)) < 0)
 			goto out;
 	}
-	qsort(plan->filesystems.items, plan->filesystems.n, sizeof(void *), cmp_fs_mountpoint);
+	ptrvec_sort(&plan->filesystems, cmp_fs_mountpoint);
 	/* Block filesystems first: an overlay's consistency depends on its upper's method. */
 	for (size_t i = 0; i < plan->filesystems.n; i++)
 		if (((struct frz_fs *)plan->filesystems.items[i])->class != FS_OVERLAY)
@@ -584,7 +579,7 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 			if ((r = ptrvec_push_unique(&plan->disks, fs->disks.items[j])) < 0)
 				goto out;
 	}
-	qsort(plan->disks.items, plan->disks.n, sizeof(void *), cmp_disk_name);
+	ptrvec_sort(&plan->disks, cmp_disk_name);
 	if ((r = order_filesystems(plan)) < 0 || (r = collect_warnings(plan, by_mountpoint)) < 0)
 		goto out;
 	r = 0;

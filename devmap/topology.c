@@ -12,20 +12,15 @@ int deps_compute_disks(struct topology *topo);
 
 int topology_warn(struct topology *topo, const char *format, ...)
 {
+	const char *msg;
 	va_list ap;
-	char *msg;
 
 	va_start(ap, format);
-	if (vasprintf(&msg, format, ap) < 0)
-		msg = NULL;
+	msg = ptrvec_push_vprintf(&topo->warnings, format, ap);
 	va_end(ap);
 	if (!msg)
 		return -ENOMEM;
 	warn(topo->ctx, "%s", msg);
-	if (ptrvec_push(&topo->warnings, msg) < 0) {
-		free(msg);
-		return -ENOMEM;
-	}
 	return 0;
 }
 
@@ -39,19 +34,8 @@ void topology_free(struct topology *topo)
 	if (!topo)
 		return;
 	fs_free_all(topo);
-	for (size_t i = 0; i < topo->bdevs.n; i++) {
-		struct frz_bdev *b = topo->bdevs.items[i];
-		free(b->name);
-		free(b->serial);
-		free(b->model);
-		free(b->dm_name);
-		free(b->dm_uuid);
-		free(b->md_level);
-		free(b->loop_backing_file);
-		ptrvec_clear(&b->lowers);
-		ptrvec_clear(&b->uppers);
-		free(b);
-	}
+	for (size_t i = 0; i < topo->bdevs.n; i++)
+		bdev_free(topo->bdevs.items[i]);
 	ptrvec_clear(&topo->bdevs);
 	for (size_t i = 0; i < topo->disks.n; i++) {
 		struct frz_disk *d = topo->disks.items[i];

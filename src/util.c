@@ -36,6 +36,12 @@ int ptrvec_push_unique(struct ptrvec *v, void *item)
 	return ptrvec_push(v, item);
 }
 
+void ptrvec_sort(struct ptrvec *v, int (*cmp)(const void *, const void *))
+{
+	if (v->n > 1)
+		qsort(v->items, v->n, sizeof(void *), cmp);
+}
+
 void ptrvec_clear(struct ptrvec *v)
 {
 	free(v->items);
@@ -47,6 +53,30 @@ void ptrvec_free_items(struct ptrvec *v)
 	for (size_t i = 0; i < v->n; i++)
 		free(v->items[i]);
 	ptrvec_clear(v);
+}
+
+const char *ptrvec_push_vprintf(struct ptrvec *v, const char *fmt, va_list ap)
+{
+	char *msg;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return NULL;
+	if (ptrvec_push(v, msg) < 0) {
+		free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+const char *ptrvec_push_printf(struct ptrvec *v, const char *fmt, ...)
+{
+	const char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = ptrvec_push_vprintf(v, fmt, ap);
+	va_end(ap);
+	return msg;
 }
 
 struct hashmap_entry {

@@ -2,6 +2,7 @@
 /* Small helpers shared by every folder: cleanup attributes, string vectors, hashing. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,8 +51,13 @@ int ptrvec_push(struct ptrvec *v, void *item);
 int ptrvec_push_unique(struct ptrvec *v, void *item);
 bool ptrvec_contains(const struct ptrvec *v, const void *item);
 void ptrvec_clear(struct ptrvec *v);
+/* qsort() of the items; an empty vector (items == NULL) is fine. */
+void ptrvec_sort(struct ptrvec *v, int (*cmp)(const void *, const void *));
 /* Free every item with free(), then the vector's storage. */
 void ptrvec_free_items(struct ptrvec *v);
+/* Format a message and append it (the vector owns it); the message or NULL. */
+const char *ptrvec_push_printf(struct ptrvec *v, const char *fmt, ...) _printf_(2, 3);
+const char *ptrvec_push_vprintf(struct ptrvec *v, const char *fmt, va_list ap) _printf_(2, 0);
 
 /* Hash map from string or 64-bit keys to pointers; open addressing. */
 struct hashmap_entry;
