@@ -319,11 +319,11 @@ static int assign_units(struct topology *topo)
 		    strlen(lvm) >= 32) {
 			vg = b->dm_name ? lvm_vg_name(b->dm_name) : NULL;
 			if (xasprintf(&key, "lvm:%.32s", lvm) < 0 ||
-			    xasprintf(&desc, "LVM volume group %s", vg && *vg ? vg : "(unnamed)") < 0)
+			    xasprintf(&desc, "the LVM volume group %s", vg && *vg ? vg : "(unnamed)") < 0)
 				return -ENOMEM;
 		} else if (b->kind == BDEV_MD) {
 			if (xasprintf(&key, "md:%s", b->name) < 0 ||
-			    xasprintf(&desc, "%s array %s", b->md_level ?: "md", b->name) < 0)
+			    xasprintf(&desc, "the %s array %s", b->md_level ?: "md", b->name) < 0)
 				return -ENOMEM;
 		} else
 			continue;
@@ -368,7 +368,7 @@ int blockdevs_scan(struct topology *topo)
 		for (size_t j = 0; j < ps->names.n; j++) {
 			struct frz_bdev *lower = hashmap_get_str(&topo->bdev_by_name, ps->names.items[j]);
 			if (!lower) {
-				topology_warn(topo, "%s lists slave %s, which sysfs does not show",
+				topology_warn(topo, NULL, "%s lists slave %s, which sysfs does not show",
 					      ps->bdev->name, (char *)ps->names.items[j]);
 				continue;
 			}
@@ -487,7 +487,20 @@ int disks_identify(struct topology *topo)
 		struct frz_bdev *b = topo->bdevs.items[i];
 		_cleanup_free_ char *id = NULL;
 		enum frz_provider provider;
+		const char *wwid;
 
+		/* A multipath device is one disk seen through several paths. */
+		if (b->kind == BDEV_DM && !b->disk && b->dm_uuid && (wwid = startswith(b->dm_uuid, "mpath-"))) {
+			r = disk_new(topo, b, b->dm_name ?: b->name, FRZ_PROVIDER_LOCAL);
+			if (r < 0)
+				return r;
+			free(b->disk->serial);
+			free(b->disk->device);
+			b->disk->serial = strdup(wwid);
+			if (!b->disk->serial || xasprintf(&b->disk->device, "/dev/mapper/%s", b->dm_name ?: b->name) < 0)
+				return -ENOMEM;
+			continue;
+		}
 		if (b->kind != BDEV_DISK || b->disk)
 			continue;
 		r = identify_cloud_disk(b, alibaba, &id, &provider);

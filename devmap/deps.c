@@ -34,23 +34,24 @@ int fs_add_dep(struct frz_fs *fs, struct frz_fs *on, enum dep_kind kind)
 	return ptrvec_push(&on->dependents, fs);
 }
 
-/* The filesystem holding a loop device's image. */
+/*
+ * The filesystem holding a loop device's image.  The kernel's device number
+ * (LOOP_GET_STATUS64) decides when we have it; only on btrfs, whose files
+ * carry a per-subvolume device number mountinfo does not show, does the
+ * image's path speak instead.  Without it (a sysroot), the path decides.
+ */
 static void loop_find_host(struct topology *topo, struct frz_bdev *b)
 {
-	struct frz_fs *host = NULL;
+	struct frz_fs *host = NULL, *by_path;
 
-	if (b->loop_backing_devno)
+	by_path = b->loop_backing_file ? topology_fs_of_path(topo, b->loop_backing_file) : NULL;
+	if (b->loop_backing_devno) {
 		host = hashmap_get_u64(&topo->fs_by_devno, b->loop_backing_devno);
-	/* btrfs reports a per-subvolume device that mountinfo does not show. */
-	if (!host && b->loop_backing_file)
-		host = topology_fs_of_path(topo, b->loop_backing_file);
+		if (!host && by_path && streq(by_path->fstype, "btrfs"))
+			host = by_path;
+	} else
+		host = by_path;
 	b->loop_host = host;
-	if (b->loop_backing_deleted)
-		topology_warn(topo, "%s: its image %s was deleted; it still lives on %s",
-			      b->name, b->loop_backing_file, host ? fs_first_mountpoint(host) : "an unknown filesystem");
-	else if (!host)
-		topology_warn(topo, "%s: its image %s is on no filesystem mounted here",
-			      b->name, b->loop_backing_file);
 }
 
 /*
@@ -58,12 +59,25 @@ static void loop_find_host(struct topology *topo, struct frz_bdev *b)
  * user mapped) end the walk; an unmapped loop device continues on the
  * filesystem that holds its image.
  */
-static int walk_stack(struct frz_fs *fs, struct frz_bdev *b, bool add_deps, unsigned depth)
+static int walk_stack(struct topology *topo, struct frz_fs *fs, struct frz_bdev *b, unsigned depth)
 {
+	bool add_deps = topo != NULL;
 	int r = 0;
 
 	if (depth > 64 || b->visiting)
 		return 0;
+	/* Findings about loop devices concern the filesystems built on them. */
+	if (add_deps && b->kind == BDEV_LOOP && !b->disk) {
+		if (b->loop_backing_deleted) {
+			fs->on_deleted_image = true;
+			r = topology_warn(topo, fs, "%s: its image %s (loop device %s) was deleted: a snapshot "
+					  "cannot bring it back", fs_first_mountpoint(fs), b->loop_backing_file, b->name);
+		} else if (!b->loop_host)
+			r = topology_warn(topo, fs, "%s: the image of %s (%s) is on no filesystem mounted here",
+					  fs_first_mountpoint(fs), b->name, b->loop_backing_file);
+		if (r < 0)
+			return r;
+	}
 	if (b->unit && (r = ptrvec_push_unique(&fs->units, b->unit)) < 0)
 		return r;
 	if (add_deps && b->kind == BDEV_LOOP && b->loop_host &&
@@ -73,7 +87,7 @@ static int walk_stack(struct frz_fs *fs, struct frz_bdev *b, bool add_deps, unsi
 		return ptrvec_push_unique(&fs->stack_disks, b->disk);
 	b->visiting = true;
 	for (size_t i = 0; i < b->lowers.n; i++)
-		if ((r = walk_stack(fs, b->lowers.items[i], add_deps, depth + 1)) < 0)
+		if ((r = walk_stack(topo, fs, b->lowers.items[i], depth + 1)) < 0)
 			break;
 	b->visiting = false;
 	return r < 0 ? r : 0;
@@ -114,7 +128,7 @@ static int overlay_upper(struct topology *topo, struct frz_fs *fs)
 		return -ENOMEM;
 	upper = topology_fs_of_path(topo, fs->upperdir);
 	if (!upper) {
-		topology_warn(topo, "%s: overlay upper dir %s is on no filesystem mounted here",
+		topology_warn(topo, fs, "%s: overlay upper dir %s is on no filesystem mounted here",
 			      fs_first_mountpoint(fs), fs->upperdir);
 		return 0;
 	}
@@ -133,7 +147,7 @@ int deps_resolve(struct topology *topo)
 	for (size_t i = 0; i < topo->fss.n; i++) {
 		struct frz_fs *fs = topo->fss.items[i];
 		for (size_t j = 0; j < fs->bdevs.n; j++)
-			if ((r = walk_stack(fs, fs->bdevs.items[j], true, 0)) < 0)
+			if ((r = walk_stack(topo, fs, fs->bdevs.items[j], 0)) < 0)
 				return r;
 		if (fs->class == FS_OVERLAY && (r = overlay_upper(topo, fs)) < 0)
 			return r;
@@ -210,7 +224,7 @@ static int unit_disks(struct topology *topo)
 		if (!b->unit)
 			continue;
 		for (size_t j = 0; j < b->lowers.n; j++)
-			if ((r = walk_stack(&scratch, b->lowers.items[j], false, 0)) < 0)
+			if ((r = walk_stack(NULL, &scratch, b->lowers.items[j], 0)) < 0)
 				break;
 		for (size_t k = 0; r >= 0 && k < scratch.stack_disks.n; k++)
 			r = ptrvec_push_unique(&b->unit->disks, scratch.stack_disks.items[k]);

@@ -107,6 +107,7 @@ struct frz_fs {
 	struct ptrvec disks;    /* stack disks and those of the filesystems it is stored on */
 	struct ptrvec units;    /* struct span_unit * */
 	char *upperdir;         /* overlay */
+	bool on_deleted_image;  /* its stack reads a loop image that was unlinked */
 	pid_t fuse_daemon;      /* 0 when not found */
 	size_t order;           /* position of its first mount in the mount table */
 	/* plan state */
@@ -118,6 +119,12 @@ struct frz_fs {
 	size_t indegree;
 };
 
+/* A discovery finding; the plan shows it when its filesystem is planned. */
+struct topo_warning {
+	const struct frz_fs *fs;  /* NULL: about the machine as a whole */
+	char *message;
+};
+
 struct topology {
 	struct frz_ctx *ctx;
 	struct ptrvec bdevs;     /* struct frz_bdev * */
@@ -125,7 +132,7 @@ struct topology {
 	struct ptrvec fss;       /* struct frz_fs *, in mount table order */
 	struct ptrvec mounts;    /* struct frz_mount * */
 	struct ptrvec units;     /* struct span_unit * */
-	struct ptrvec warnings;  /* char * */
+	struct ptrvec warnings;  /* struct topo_warning * */
 	struct hashmap bdev_by_devno, bdev_by_name, dm_by_name;
 	struct hashmap fs_by_devno, mount_by_path, mount_by_id, unit_by_key;
 	bool have_fuse;
@@ -147,7 +154,7 @@ int sysroot_path(const struct frz_ctx *ctx, const char *path, char **ret);
 /* topology.c */
 int topology_new(struct frz_ctx *ctx, struct topology **ret);
 void topology_free(struct topology *topo);
-int topology_warn(struct topology *topo, const char *format, ...) _printf_(2, 3);
+int topology_warn(struct topology *topo, const struct frz_fs *fs, const char *format, ...) _printf_(3, 4);
 /* The filesystem holding PATH, by the longest reachable mountpoint prefix. */
 struct frz_fs *topology_fs_of_path(const struct topology *topo, const char *path);
 struct frz_bdev *topology_bdev_by_devno(const struct topology *topo, dev_t devno);

@@ -400,7 +400,7 @@ static int btrfs_members(struct topology *topo, struct frz_fs *fs, struct frz_bd
 				_cleanup_free_ char *key = NULL, *desc = NULL;
 				struct span_unit *u;
 				if (xasprintf(&key, "btrfs:%s", de->d_name) < 0 ||
-				    xasprintf(&desc, "btrfs volume %s", de->d_name) < 0) {
+				    xasprintf(&desc, "the btrfs volume at %s", fs_first_mountpoint(fs)) < 0) {
 					ptrvec_clear(&members);
 					return -ENOMEM;
 				}
@@ -426,7 +426,8 @@ static int add_log_unit(struct topology *topo, struct frz_fs *fs, const char *wh
 	if (!u)
 		return -ENOMEM;
 	if (xasprintf(&u->key, "log:%u:%u", major(fs->devno), minor(fs->devno)) < 0 ||
-	    xasprintf(&u->description, "%s of %s", what, fs_first_mountpoint(fs)) < 0 ||
+	    xasprintf(&u->description, "the %s filesystem at %s with its %s", fs->fstype,
+		      fs_first_mountpoint(fs), what) < 0 ||
 	    ptrvec_push(&topo->units, u) < 0) {
 		free(u->key);
 		free(u->description);
@@ -440,7 +441,8 @@ static int add_log_unit(struct topology *topo, struct frz_fs *fs, const char *wh
 static int xfs_extra_devices(struct topology *topo, struct frz_fs *fs)
 {
 	static const char *const opts[] = { "logdev", "rtdev" };
-	bool added = false;
+	static const char *const what[] = { "external log", "realtime device" };
+	int added = -1;
 
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		_cleanup_free_ char *dev = NULL;
@@ -454,15 +456,17 @@ static int xfs_extra_devices(struct topology *topo, struct frz_fs *fs)
 		if (!dev)
 			return -ENOMEM;
 		if (blockdev_resolve_path(topo, dev, &b) < 0) {
-			topology_warn(topo, "%s: %s=%s is not a block device of this machine",
+			topology_warn(topo, fs, "%s: %s=%s is not a block device of this machine",
 				      fs_first_mountpoint(fs), opts[i], dev);
 			continue;
 		}
 		if (fs_add_bdev(fs, b) < 0)
 			return -ENOMEM;
-		added = true;
+		added = added < 0 ? (int)i : 2;
 	}
-	return added ? add_log_unit(topo, fs, "external XFS log/realtime device") : 0;
+	if (added < 0)
+		return 0;
+	return add_log_unit(topo, fs, added == 2 ? "external log and realtime device" : what[added]);
 }
 
 static int probe_value(const char *path, const char *name, char **ret)
@@ -511,9 +515,9 @@ static int ext_journal_device(struct topology *topo, struct frz_fs *fs, struct f
 			continue;
 		if (fs_add_bdev(fs, b) < 0)
 			return -ENOMEM;
-		return add_log_unit(topo, fs, "external ext4 journal");
+		return add_log_unit(topo, fs, "external journal");
 	}
-	topology_warn(topo, "%s uses an external journal (UUID %s) that no block device here holds",
+	topology_warn(topo, fs, "%s uses an external journal (UUID %s) that no block device here holds",
 		      fs_first_mountpoint(fs), journal_uuid);
 	return 0;
 }
@@ -534,7 +538,7 @@ int mounts_link_blockdevs(struct topology *topo)
 			(void)blockdev_resolve_path(topo, fs->source, &source);
 		if (!source) {
 			if (fs->class == FS_BLOCK && major(fs->devno) != 0)
-				topology_warn(topo, "%s: device %u:%u of %s is not in sysfs",
+				topology_warn(topo, fs, "%s: device %u:%u of %s is not in sysfs",
 					      fs_first_mountpoint(fs), major(fs->devno), minor(fs->devno),
 					      fs->source);
 			continue;

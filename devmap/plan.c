@@ -240,9 +240,10 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 		for (size_t i = 0; i < missing.n; i++) {
 			struct frz_disk *d = missing.items[i];
 			d->selected = true;
-			if ((r = plan_warn(plan, "added disk %s (%s): it shares %s with the chosen disks",
-					   d->id, d->device,
-					   span_description(culprit, d) ?: fs_first_mountpoint(culprit))) < 0)
+			const char *what = span_description(culprit, d);
+			if ((r = plan_warn(plan, "added disk %s (%s): it holds part of %s%s",
+					   d->id, d->device, what ?: "the filesystem at ",
+					   what ? "" : fs_first_mountpoint(culprit))) < 0)
 				goto out;
 		}
 		r = 1;
@@ -264,6 +265,7 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 			strcat(list, ((struct frz_disk *)missing.items[i])->id);
 		}
 		const char *what = span_description(culprit, missing.items[0]);
+		_cleanup_free_ char *fallback = NULL;
 		const char *chosen = NULL;
 		need.n = 0;
 		if ((r = required_disks(culprit, &need)) < 0)
@@ -271,11 +273,16 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 		for (size_t i = 0; i < need.n && !chosen; i++)
 			if (((struct frz_disk *)need.items[i])->selected)
 				chosen = ((struct frz_disk *)need.items[i])->id;
+		if (!what && xasprintf(&fallback, "the %s filesystem at %s", culprit->fstype,
+				       fs_first_mountpoint(culprit)) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 		r = frz_fail(plan->ctx, FRZ_ERR_SPANNING,
-			     "%s%s%s holds part of %s (%s), which also spans %s; add %s to the targets "
+			     "%s%s holds part of %s, which also spans %s; add %s to the targets "
 			     "or pass --include-spanning",
-			     chosen ? "disk " : "", chosen ?: "the selection", "", what ?: "a filesystem",
-			     fs_first_mountpoint(culprit), list, missing.n > 1 ? "them" : "it");
+			     chosen ? "disk " : "", chosen ?: "the selection", what ?: fallback, list,
+			     missing.n > 1 ? "them" : "it");
 	}
 out:
 	ptrvec_clear(&missing);
@@ -437,14 +444,62 @@ static int order_filesystems(struct frz_plan *plan)
 	return r;
 }
 
+static const struct frz_bdev *stack_find_suspended(const struct frz_bdev *b, unsigned depth)
+{
+	if (b->kind == BDEV_DM && b->dm_suspended)
+		return b;
+	for (size_t i = 0; depth < 64 && i < b->lowers.n; i++) {
+		const struct frz_bdev *s = stack_find_suspended(b->lowers.items[i], depth + 1);
+		if (s)
+			return s;
+	}
+	return NULL;
+}
+
+/* Mountpoint targets leave the rest of their disks crash-consistent: say so, per disk. */
+static int warn_neighbours(struct frz_plan *plan)
+{
+	struct topology *topo = plan->topo;
+	enum { SHOWN = 4 };
+	int r = 0;
+
+	for (size_t i = 0; i < plan->disks.n; i++) {
+		const struct frz_disk *d = plan->disks.items[i];
+		const char *names[SHOWN];
+		size_t n = 0;
+
+		for (size_t j = 0; j < topo->fss.n; j++) {
+			const struct frz_fs *fs = topo->fss.items[j];
+			if (fs->planned || fs->read_only || fs->class == FS_PSEUDO || fs->class == FS_NETWORK ||
+			    !ptrvec_contains(&fs->disks, d))
+				continue;
+			if (n < SHOWN)
+				names[n] = fs_first_mountpoint(fs);
+			n++;
+		}
+		if (n == 0)
+			continue;
+		r = plan_warn(plan, "disk %s also holds %s%s%s%s%s%s%s, not in the plan: a snapshot of the disk "
+			      "leaves %s crash-consistent", d->id, names[0],
+			      n > 1 ? ", " : "", n > 1 ? names[1] : "", n > 2 ? ", " : "", n > 2 ? names[2] : "",
+			      n > 3 ? ", " : "", n == 4 ? names[3] : n > 4 ? "..." : "",
+			      n > 1 ? "them" : "it");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)
 {
 	struct topology *topo = plan->topo;
 	int r;
 
-	for (size_t i = 0; i < topo->warnings.n; i++)
-		if ((r = plan_warn(plan, "%s", (char *)topo->warnings.items[i])) < 0)
+	for (size_t i = 0; i < topo->warnings.n; i++) {
+		const struct topo_warning *w = topo->warnings.items[i];
+		if ((!w->fs || w->fs->planned) && (r = plan_warn(plan, "%s", w->message)) < 0)
 			return r;
+	}
 	for (size_t i = 0; i < plan->filesystems.n; i++) {
 		struct frz_fs *fs = plan->filesystems.items[i];
 		for (size_t j = 0; j < fs->disks.n; j++)
@@ -453,7 +508,7 @@ static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)
 	for (size_t i = 0; i < plan->disks.n; i++) {
 		struct frz_disk *d = plan->disks.items[i];
 		if (!d->used && (r = plan_warn(plan, "disk %s (%s) holds no mounted filesystem of the plan: "
-					    "its snapshot is crash-consistent at best", d->id, d->device)) < 0)
+					       "its snapshot is crash-consistent at best", d->id, d->device)) < 0)
 			return r;
 	}
 	for (size_t i = 0; i < plan->filesystems.n; i++) {
@@ -472,38 +527,18 @@ static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)
 		    (r = plan_warn(plan, "%s is a %s filesystem with no disk to snapshot: skipped",
 				   fs_first_mountpoint(fs), fs->fstype)) < 0)
 			return r;
-	}
-	/* Suspended device-mapper devices under a planned filesystem block FIFREEZE. */
-	for (size_t i = 0; i < topo->bdevs.n; i++) {
-		struct frz_bdev *b = topo->bdevs.items[i];
-		if (b->kind != BDEV_DM || !b->dm_suspended)
-			continue;
-		for (size_t j = 0; j < plan->filesystems.n; j++) {
-			struct frz_fs *fs = plan->filesystems.items[j];
-			if (ptrvec_contains(&fs->bdevs, b) &&
-			    (r = plan_warn(plan, "%s (%s) is suspended: freezing %s would block until it resumes",
-					   b->name, b->dm_name ?: "", fs_first_mountpoint(fs))) < 0)
-				return r;
-		}
-	}
-	/* Mountpoint targets leave the rest of their disks crash-consistent. */
-	if (by_mountpoint)
-		for (size_t i = 0; i < topo->fss.n; i++) {
-			struct frz_fs *fs = topo->fss.items[i];
-			if (fs->planned || fs->class != FS_BLOCK || fs->read_only)
+		/* A suspended device-mapper device anywhere below blocks FIFREEZE. */
+		for (size_t j = 0; j < fs->bdevs.n; j++) {
+			const struct frz_bdev *s = stack_find_suspended(fs->bdevs.items[j], 0);
+			if (!s)
 				continue;
-			for (size_t j = 0; j < fs->stack_disks.n; j++) {
-				struct frz_disk *d = fs->stack_disks.items[j];
-				if (!d->selected && !d->used)
-					continue;
-				if ((r = plan_warn(plan, "disk %s also holds %s, which is not in the plan: "
-						   "a snapshot of the disk leaves it crash-consistent",
-						   d->id, fs_first_mountpoint(fs))) < 0)
-					return r;
-				break;
-			}
+			if ((r = plan_warn(plan, "%s (%s) is suspended: freezing %s would block until it resumes",
+					   s->name, s->dm_name ?: "", fs_first_mountpoint(fs))) < 0)
+				return r;
+			break;
 		}
-	return 0;
+	}
+	return by_mountpoint ? warn_neighbours(plan) : 0;
 }
 
 int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targets, unsigned flags)
@@ -561,12 +596,18 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 	}
 	ptrvec_sort(&plan->filesystems, cmp_fs_mountpoint);
 	/* Block filesystems first: an overlay's consistency depends on its upper's method. */
+	/* (A filesystem on an unlinked loop image is lost when the snapshot is mounted.) */
 	for (size_t i = 0; i < plan->filesystems.n; i++)
 		if (((struct frz_fs *)plan->filesystems.items[i])->class != FS_OVERLAY)
 			assign_method(plan->filesystems.items[i]);
 	for (size_t i = 0; i < plan->filesystems.n; i++)
 		if (((struct frz_fs *)plan->filesystems.items[i])->class == FS_OVERLAY)
 			assign_method(plan->filesystems.items[i]);
+	for (size_t i = 0; i < plan->filesystems.n; i++) {
+		struct frz_fs *fs = plan->filesystems.items[i];
+		if (fs->on_deleted_image)
+			fs->consistency = FRZ_CONSISTENCY_NONE;
+	}
 
 	for (size_t i = 0; i < topo->disks.n; i++) {
 		struct frz_disk *d = topo->disks.items[i];

@@ -10,17 +10,25 @@
 void fs_free_all(struct topology *topo);
 int deps_compute_disks(struct topology *topo);
 
-int topology_warn(struct topology *topo, const char *format, ...)
+int topology_warn(struct topology *topo, const struct frz_fs *fs, const char *format, ...)
 {
-	const char *msg;
+	struct topo_warning *w = calloc(1, sizeof(*w));
 	va_list ap;
+	int r;
 
-	va_start(ap, format);
-	msg = ptrvec_push_vprintf(&topo->warnings, format, ap);
-	va_end(ap);
-	if (!msg)
+	if (!w)
 		return -ENOMEM;
-	warn(topo->ctx, "%s", msg);
+	va_start(ap, format);
+	r = vasprintf(&w->message, format, ap);
+	va_end(ap);
+	if (r < 0 || ptrvec_push(&topo->warnings, w) < 0) {
+		if (r >= 0)
+			free(w->message);
+		free(w);
+		return -ENOMEM;
+	}
+	w->fs = fs;
+	warn(topo->ctx, "%s", w->message);
 	return 0;
 }
 
@@ -53,6 +61,8 @@ void topology_free(struct topology *topo)
 		free(u);
 	}
 	ptrvec_clear(&topo->units);
+	for (size_t i = 0; i < topo->warnings.n; i++)
+		free(((struct topo_warning *)topo->warnings.items[i])->message);
 	ptrvec_free_items(&topo->warnings);
 	hashmap_clear(&topo->bdev_by_devno);
 	hashmap_clear(&topo->bdev_by_name);
