@@ -82,7 +82,8 @@ struct frz_mount {
 	char *mountpoint;
 	char *root;
 	bool hidden;        /* over-mounted: its path leads to another mount */
-	bool covered;       /* hidden by a mount on top of it at the same path */
+	bool covered;       /* a mount sits on top of it at the same path */
+	bool shadowed;      /* its path leads elsewhere for any other reason */
 	size_t order;       /* position in the mount table */
 	struct frz_fs *fs;
 	struct frz_mount *parent;

@@ -151,76 +151,91 @@ char *path_normalize(const char *path)
 	return out;
 }
 
+static bool is_namespace_root(const struct frz_mount *m)
+{
+	return streq(m->mountpoint, "/") && (!m->parent || m->parent == m);
+}
+
 /*
- * A mount is hidden when another mount sits on top of it at the same path,
- * when a later sibling covers a directory above its mountpoint, or when its
- * parent is hidden.  A hidden mount cannot be reached by path.
+ * Reachability by path, as the kernel walks it (checked with real mounts):
+ * - covered: another mount sits on top of M at M's own path (its parent is
+ *   M), so the path leads into that one;
+ * - shadowed: a sibling (same parent) is mounted on a directory above M's
+ *   mountpoint, in whatever order the table lists them (mount --move keeps
+ *   a mount's ID and place); or M's parent is shadowed; or M's parent is
+ *   covered and M is not what covers it; or M is stacked on the namespace
+ *   root at "/": walks start at the root mount and never cross what is
+ *   stacked on it, so the root stays reachable and those do not.
+ * A mount is hidden when covered or shadowed.
  */
 static int mark_hidden(struct topology *topo)
 {
 	struct hashmap by_parent_path;
 	struct ptrvec keys = {};
+	char *key;
 	int r = 0;
 
 	hashmap_init(&by_parent_path, true);
 	for (size_t i = 0; i < topo->mounts.n; i++) {
 		struct frz_mount *m = topo->mounts.items[i];
-		char *key;
 		if (xasprintf(&key, "%d:%s", m->parent_id, m->mountpoint) < 0 || ptrvec_push(&keys, key) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
-		/* The later mount wins: that is the one the path reaches. */
 		if ((r = hashmap_put_str(&by_parent_path, key, m)) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < topo->mounts.n; i++) {
 		struct frz_mount *m = topo->mounts.items[i];
-		_cleanup_free_ char *key = NULL;
-		size_t len;
+		const char *mp;
+		size_t off, len;
 
+		if (is_namespace_root(m))
+			continue;
+		if (m->parent && is_namespace_root(m->parent) && streq(m->mountpoint, "/")) {
+			m->shadowed = true;
+			continue;
+		}
 		if (xasprintf(&key, "%d:%s", m->id, m->mountpoint) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
-		if (hashmap_get_str(&by_parent_path, key)) {
-			m->hidden = m->covered = true;
-			continue;
-		}
-		/* Siblings mounted later on a directory above our mountpoint. */
+		m->covered = hashmap_get_str(&by_parent_path, key) != NULL;
 		free(key);
-		if (xasprintf(&key, "%d:%s", m->parent_id, m->mountpoint) < 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		const char *mp = strchr(key, ':') + 1;
-		size_t off = (size_t)(mp - key);
+		/* Siblings on a directory above our mountpoint: key is ours, keys[i]. */
+		key = keys.items[i];
+		mp = strchr(key, ':') + 1;
+		off = (size_t)(mp - key);
 		len = strlen(mp);
-		while (len > 1 && !m->hidden) {
+		while (len > 1 && !m->shadowed) {
 			while (len > 0 && mp[len - 1] != '/')
 				len--;
 			len = len > 1 ? len - 1 : 1; /* "/a/" -> "/a"; "/" stays */
-			struct frz_mount *n = hashmap_get_strn(&by_parent_path, key, off + len);
-			if (n && n != m && n->order > m->order)
-				m->hidden = true;
+			/* What is stacked on the namespace root shadows nothing. */
+			if (len == 1 && m->parent && is_namespace_root(m->parent))
+				break;
+			const struct frz_mount *n = hashmap_get_strn(&by_parent_path, key, off + len);
+			if (n && n != m)
+				m->shadowed = true;
 		}
 	}
-	/*
-	 * Below a hidden parent everything is hidden, except a mount on top of
-	 * the parent at its very path: that one is what covers it.  Parents
-	 * precede children in practice, but do not rely on it.
-	 */
+	/* Parents precede children in practice, but do not rely on it. */
 	for (bool changed = true; changed;) {
 		changed = false;
 		for (size_t i = 0; i < topo->mounts.n; i++) {
 			struct frz_mount *m = topo->mounts.items[i];
-			if (m->hidden || !m->parent || m->parent == m || !m->parent->hidden)
+			const struct frz_mount *p = m->parent;
+			if (m->shadowed || !p || p == m || is_namespace_root(m))
 				continue;
-			if (m->parent->covered && streq(m->mountpoint, m->parent->mountpoint))
-				continue;
-			m->hidden = true;
-			changed = true;
+			if (p->shadowed || (p->covered && !streq(m->mountpoint, p->mountpoint))) {
+				m->shadowed = true;
+				changed = true;
+			}
 		}
+	}
+	for (size_t i = 0; i < topo->mounts.n; i++) {
+		struct frz_mount *m = topo->mounts.items[i];
+		m->hidden = m->covered || m->shadowed;
 	}
 out:
 	hashmap_clear(&by_parent_path);
@@ -242,6 +257,13 @@ struct frz_mount *topology_mount_by_path(const struct topology *topo, const char
 	return hashmap_get_str(&topo->mount_by_path, path);
 }
 
+/*
+ * The paths looked up here are the kernel's d_path() strings (a loop's
+ * backing_file, /proc links) or were resolved when something was set up
+ * (overlay and FUSE options): both name the mount that was reached then,
+ * hidden or not, so the longest mountpoint wins, a reachable one first
+ * where two share a path.
+ */
 struct frz_fs *topology_fs_of_path(const struct topology *topo, const char *path)
 {
 	_cleanup_free_ char *p = path_normalize(path);

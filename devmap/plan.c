@@ -107,6 +107,15 @@ static int select_target(struct frz_plan *plan, const char *target)
 	if (!path)
 		return -ENOMEM;
 	m = topology_mount_by_path(topo, path);
+	if (m && m->hidden) {
+		/* The path leads into whatever covers it now, not to this filesystem. */
+		const struct frz_disk *d = m->fs->disks.n ? m->fs->disks.items[0] : NULL;
+		return frz_fail(ctx, FRZ_ERR_NOT_MOUNTPOINT,
+				"'%s' is over-mounted: the path leads into a later mount, not to the %s "
+				"filesystem mounted there first; %s%s", target, m->fs->fstype,
+				d ? "name its disk instead: " : "unmount what covers it first",
+				d ? d->id : "");
+	}
 	if (m) {
 		m->fs->plan_reason = REASON_TARGET;
 		m->fs->planned = true;
@@ -292,6 +301,13 @@ out:
 
 static void assign_method(struct frz_fs *fs)
 {
+	/* No path reaches it, so nothing can open it to flush or freeze it. */
+	if (((struct frz_mount *)fs->mounts.items[0])->hidden && fs->class != FS_PSEUDO &&
+	    fs->class != FS_NETWORK) {
+		fs->method = FRZ_METHOD_SKIP;
+		fs->consistency = FRZ_CONSISTENCY_CRASH;
+		return;
+	}
 	switch (fs->class) {
 	case FS_PSEUDO:
 	case FS_NETWORK:
@@ -515,8 +531,8 @@ static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)
 		struct frz_fs *fs = plan->filesystems.items[i];
 		if (((struct frz_mount *)fs->mounts.items[0])->hidden &&
 		    (r = plan_warn(plan, "%s (%s on %s) is only mounted at over-mounted paths: "
-				   "it cannot be reached to freeze it", fs_first_mountpoint(fs),
-				   fs->fstype, fs->source)) < 0)
+				   "it cannot be opened to freeze it and stays crash-consistent",
+				   fs_first_mountpoint(fs), fs->fstype, fs->source)) < 0)
 			return r;
 		if (fs->class == FS_FUSE && !fs->fuse_daemon &&
 		    (r = plan_warn(plan, "%s (%s): no daemon found serving it; it is flushed, "

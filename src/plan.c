@@ -79,10 +79,18 @@ FRZ_EXPORT const char *frz_disk_get_serial(const struct frz_disk *disk) { return
 FRZ_EXPORT enum frz_provider frz_disk_get_provider(const struct frz_disk *disk) { return disk->provider; }
 FRZ_EXPORT const char *frz_disk_get_device(const struct frz_disk *disk) { return disk->device; }
 
-FRZ_EXPORT size_t frz_fs_get_n_mountpoints(const struct frz_fs *fs) { return fs->mounts.n; }
+/* Reachable mountpoints come first; hidden ones are named only when no other is. */
+FRZ_EXPORT size_t frz_fs_get_n_mountpoints(const struct frz_fs *fs)
+{
+	size_t n = 1;
+	while (n < fs->mounts.n && !((struct frz_mount *)fs->mounts.items[n])->hidden)
+		n++;
+	return n;
+}
+
 FRZ_EXPORT const char *frz_fs_get_mountpoint(const struct frz_fs *fs, size_t i)
 {
-	return i < fs->mounts.n ? ((struct frz_mount *)fs->mounts.items[i])->mountpoint : NULL;
+	return i < frz_fs_get_n_mountpoints(fs) ? ((struct frz_mount *)fs->mounts.items[i])->mountpoint : NULL;
 }
 FRZ_EXPORT const char *frz_fs_get_fstype(const struct frz_fs *fs) { return fs->fstype; }
 FRZ_EXPORT const char *frz_fs_get_source(const struct frz_fs *fs) { return fs->source; }

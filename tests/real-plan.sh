@@ -1,9 +1,11 @@
 #!/bin/bash
 # Real-kernel test of `freezeshim plan`: builds loop-backed ext4/xfs/btrfs
 # filesystems, a loop image nested in one of them plus a later bind mount of
-# its host, a FUSE passthrough whose store is on xfs, an ext4 with an external
-# journal and an xfs with an external log, then checks the plan (JSON and
-# human) and the bad-input errors.  Plan only: nothing is ever frozen.
+# its host, a loop image in a btrfs subvolume, a FUSE passthrough whose store
+# is on xfs, an ext4 with an external journal and an xfs with an external
+# log, then checks the plan (JSON and human) and the bad-input errors; last,
+# a loop image whose host filesystem is lazily unmounted.  Plan only: nothing
+# is ever frozen.
 #
 # Environment: FREEZESHIM (the CLI), FUSE_PASSTHROUGH (tests/fuse-passthrough).
 # Exit: 0 all checks passed, 1 a check or the setup failed, 77 skipped.
@@ -20,7 +22,7 @@ skip() {
 
 [ "$(id -u)" = 0 ] || skip "needs root"
 for tool in losetup truncate mount umount mke2fs mkfs.ext4 mkfs.xfs \
-	    mkfs.btrfs fusermount3 fsfreeze jq timeout awk; do
+	    mkfs.btrfs btrfs fusermount3 fsfreeze jq timeout awk; do
 	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
 done
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
@@ -192,6 +194,9 @@ M_BTRFS=$T/mnt/btrfs
 M_FUSE=$T/mnt/fuse
 M_JFS=$T/mnt/jfsdata		# ext4 with an external journal
 M_XLOG=$T/mnt/xlogdata		# xfs with an external log
+M_SUBV=$T/mnt/subvolfs		# ext4 on a loop over an image in a btrfs subvolume
+M_GONE=$T/mnt/gonehost		# ext4 holding orphan.img, lazily unmounted
+M_ORPH=$T/mnt/orphanfs		# ext4 on the loop over orphan.img
 
 # Cloud disk IDs: d- + 20 lowercase alphanumerics (Alibaba style), here the
 # role padded with zeros.
@@ -207,6 +212,7 @@ ID_JFS=$(mkid jfsdata)
 ID_JDEV=$(mkid jfsjournal)
 ID_XLOG=$(mkid xlogdata)
 ID_XLDEV=$(mkid xlogdev)
+ID_GONE=$(mkid gonehost)
 ID_UNKNOWN=$(mkid nosuchdisk)
 
 echo "# setting up in $T"
@@ -265,6 +271,14 @@ new_loop L_XLOG "$T/img/xlogdata.img" 320M
 run mkfs.xfs -q -f -l logdev="$L_XLDEV" "$L_XLOG"
 mount_fs "$L_XLOG" "$M_XLOG" -t xfs -o logdev="$L_XLDEV"
 
+# e) loop image in a btrfs subvolume, ext4 on it.  The subvolume goes away
+#    with the btrfs; its files report the subvolume's own st_dev, which no
+#    mountinfo line shows.
+run btrfs subvolume create "$M_BTRFS/sub"
+new_loop L_SUBV "$M_BTRFS/sub/subvol.img" 64M
+run mkfs.ext4 -q -F "$L_SUBV"
+mount_fs "$L_SUBV" "$M_SUBV" -t ext4
+
 DISKMAP=(
 	--disk-map "$L_LOWER=$ID_LOWER"
 	--disk-map "$L_XFS=$ID_XFS"
@@ -280,7 +294,7 @@ ALL_IDS=("$ID_LOWER" "$ID_XFS" "$ID_BTRFS" "$ID_JFS" "$ID_JDEV" "$ID_XLOG"
 ALL_TARGETS=("${ALL_IDS[@]}" "$M_UPPER" "$M_HOST" "$M_FUSE")
 
 echo "# loops: lower=$L_LOWER upper=$L_UPPER xfs=$L_XFS btrfs=$L_BTRFS" \
-     "jfs=$L_JFS jdev=$L_JDEV xlog=$L_XLOG xldev=$L_XLDEV"
+     "jfs=$L_JFS jdev=$L_JDEV xlog=$L_XLOG xldev=$L_XLDEV subvol=$L_SUBV"
 
 # --- Checks ----------------------------------------------------------------
 
@@ -477,6 +491,85 @@ while [ $# -gt 0 ]; do
 	check "$what: one stderr line 'freezeshim: ...'" one_error \
 		"$T/out/$name.err"
 done
+
+# Loop image in a btrfs subvolume: the loop's backing device number is the
+# subvolume's, not the one mountinfo shows for the btrfs; the image's path
+# must decide.  Targeting the btrfs disk plans both, the image's filesystem
+# first; targeting the image's filesystem plans it alone (its host is another
+# filesystem on the same disk, named in a warning).
+echo "# btrfs subvolume image: losetup: $(losetup --list -n \
+	-O NAME,MAJ:MIN,BACK-MAJ:MIN "$L_SUBV" | awk '{ $1 = $1; print }')" \
+	"(NAME MAJ:MIN BACK-MAJ:MIN); btrfs $M_BTRFS mountinfo MAJ:MIN" \
+	"$(devno "$M_BTRFS")"
+set -- subvol-id "$ID_BTRFS" subvol-mnt "$M_SUBV"
+while [ $# -gt 0 ]; do
+	name=$1 tgt=$2
+	shift 2
+	plan "$name" plan --json "${DISKMAP[@]}" "$tgt"
+	J=$T/out/$name.out
+	what="btrfs subvolume image, target $tgt"
+	check "$what: exits 0" test "$RC" = 0
+	jqcheck "$what: $M_SUBV depends_on has $M_BTRFS" "$J" \
+		--arg s "$M_SUBV" --arg b "$M_BTRFS" \
+		'node($s).depends_on | index([$b]) != null'
+	jqcheck "$what: disks of $M_SUBV has $ID_BTRFS" "$J" \
+		--arg s "$M_SUBV" --arg id "$ID_BTRFS" 'node($s) | hasdisk($id)'
+	if [ "$tgt" = "$ID_BTRFS" ]; then
+		jqcheck "$what: freeze_order has $M_SUBV before $M_BTRFS" "$J" \
+			--arg s "$M_SUBV" --arg b "$M_BTRFS" 'pos($s) < pos($b)'
+	else
+		jqcheck "$what: freeze_order is exactly [$M_SUBV], $M_BTRFS not planned" \
+			"$J" --arg s "$M_SUBV" --arg b "$M_BTRFS" \
+			'.freeze_order == [$s] and fss($b) == []'
+		jqcheck "$what: warning that $ID_BTRFS also holds $M_BTRFS, not in the plan" \
+			"$J" --arg b "$M_BTRFS" --arg id "$ID_BTRFS" \
+			'any(.warnings[]; contains($id) and contains($b) and
+			     contains("not in the plan"))'
+	fi
+done
+
+# A loop image whose host filesystem is no longer mounted here: its path now
+# looks like a path on the filesystem holding $T (the machine's), which must
+# not be taken for its host.  Teardown: the mount on the loop, the loop, then
+# the host's loop device (the host is already gone from the mount table).
+new_loop L_GONE "$T/img/gonehost.img" 64M
+run mkfs.ext4 -q -F "$L_GONE"
+mount_fs "$L_GONE" "$M_GONE" -t ext4
+new_loop L_ORPH "$M_GONE/orphan.img" 32M
+run mkfs.ext4 -q -F "$L_ORPH"
+mount_fs "$L_ORPH" "$M_ORPH" -t ext4
+run umount -l "$M_GONE"
+if is_mounted "$M_GONE"; then
+	echo "# setup failed: $M_GONE still mounted" >&2
+	exit 1
+fi
+echo "# unmounted host: $L_GONE (was $M_GONE) holds the image of $L_ORPH" \
+     "($M_ORPH), whose backing file now reads" \
+     "$(losetup -n -O BACK-FILE "$L_ORPH")"
+plan gone plan --json "${DISKMAP[@]}" --disk-map "$L_GONE=$ID_GONE" "$M_ORPH"
+J=$T/out/gone.out
+check "image on an unmounted host, target $M_ORPH: exits 0" test "$RC" = 0
+jqcheck "image on an unmounted host: $M_ORPH depends_on is empty" "$J" \
+	--arg m "$M_ORPH" 'node($m).depends_on == []'
+jqcheck "image on an unmounted host: freeze_order is exactly [$M_ORPH]" "$J" \
+	--arg m "$M_ORPH" '.freeze_order == [$m]'
+jqcheck "image on an unmounted host: warning that the image of ${L_ORPH#/dev/} is on no filesystem mounted here" \
+	"$J" --arg l "${L_ORPH#/dev/}" \
+	'any(.warnings[]; test("\\bimage of (/dev/)?\($l)\\b.*\\bon no filesystem mounted here"))'
+# The machine's own disks (its whole disks but loop devices, by kernel name,
+# the ID of a local disk) must not be reached; nor any ID but the test's own.
+MACHINE_DISKS=()
+for d in /sys/block/*; do
+	case ${d##*/} in
+	loop*) ;;
+	*) MACHINE_DISKS+=("${d##*/}") ;;
+	esac
+done
+jqcheck "image on an unmounted host: disks of $M_ORPH has no disk of the machine (${MACHINE_DISKS[*]}), only test disks" \
+	"$J" --arg m "$M_ORPH" \
+	--argjson mach "$(printf '%s\n' "${MACHINE_DISKS[@]}" | jq -Rsc 'split("\n") - [""]')" \
+	--argjson ours "$(printf '%s\n' "${ALL_IDS[@]}" "$ID_GONE" | jq -Rsc 'split("\n") - [""]')" \
+	'node($m).disks | (. - $mach) == . and (. - $ours) == []'
 
 echo "# $NTEST checks, $NFAIL failed"
 if [ "$NFAIL" -ne 0 ]; then

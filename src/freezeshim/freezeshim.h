@@ -148,6 +148,10 @@ const char *frz_disk_get_serial(const struct frz_disk *disk); /* NULL when none 
 enum frz_provider frz_disk_get_provider(const struct frz_disk *disk);
 const char *frz_disk_get_device(const struct frz_disk *disk);  /* "/dev/vdb" */
 
+/*
+ * Mountpoints that lead to this filesystem, in mount table order; an
+ * over-mounted one is given only when it is the filesystem's sole name.
+ */
 size_t frz_fs_get_n_mountpoints(const struct frz_fs *fs);
 const char *frz_fs_get_mountpoint(const struct frz_fs *fs, size_t i);
 const char *frz_fs_get_fstype(const struct frz_fs *fs);
