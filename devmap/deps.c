@@ -240,7 +240,6 @@ static int unit_disks(struct topology *topo)
 	return 0;
 }
 
-int deps_compute_disks(struct topology *topo);
 int deps_compute_disks(struct topology *topo)
 {
 	int r;

@@ -73,7 +73,8 @@ struct frz_disk {
 	char *device;       /* /dev/NAME */
 	enum frz_provider provider;
 	struct frz_bdev *bdev;
-	bool selected;      /* chosen for the plan */
+	bool selected;      /* chosen: every filesystem on it is planned */
+	bool targeted;      /* under a mountpoint target: counts for group closure only */
 	bool used;          /* holds a planned filesystem */
 };
 
@@ -168,6 +169,11 @@ int blockdev_resolve_path(struct topology *topo, const char *path, struct frz_bd
 
 /* mounts.c */
 int mounts_scan(struct topology *topo);
+void fs_free_all(struct topology *topo);
+bool fstype_is_fuse(const char *fstype);
+bool fstype_can_freeze(const char *fstype);
+/* "/a//b/./" -> "/a/b" by string rules alone: nothing is looked up. */
+char *path_normalize(const char *path);
 int mounts_link_blockdevs(struct topology *topo);
 const char *fs_first_mountpoint(const struct frz_fs *fs);
 struct frz_mount *topology_mount_by_path(const struct topology *topo, const char *path);
@@ -178,6 +184,7 @@ int fuse_find_daemons(struct topology *topo);
 /* deps.c */
 int fs_add_dep(struct frz_fs *fs, struct frz_fs *on, enum dep_kind kind);
 int deps_resolve(struct topology *topo);
+int deps_compute_disks(struct topology *topo);
 
 /* plan.c needs these */
 const char *bdev_kind_to_string(enum bdev_kind kind);

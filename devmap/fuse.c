@@ -17,8 +17,6 @@
 
 #include "devmap-internal.h"
 
-char *path_normalize(const char *path);
-
 struct fuse_daemon {
 	pid_t pid;
 	long connection;        /* from fdinfo, -1 when the kernel does not say */

@@ -33,14 +33,12 @@ static bool str_in(const char *s, const char *const *list, size_t n)
 	return false;
 }
 
-bool fstype_is_fuse(const char *fstype);
 bool fstype_is_fuse(const char *fstype)
 {
 	return streq(fstype, "fuse") || startswith(fstype, "fuse.") || streq(fstype, "fuseblk") ||
 	       startswith(fstype, "fuseblk.");
 }
 
-bool fstype_can_freeze(const char *fstype);
 bool fstype_can_freeze(const char *fstype)
 {
 	return str_in(fstype, freezable_fstypes, ARRAY_SIZE(freezable_fstypes));
@@ -82,7 +80,6 @@ static void fs_free(struct frz_fs *fs)
 	free(fs);
 }
 
-void fs_free_all(struct topology *topo);
 void fs_free_all(struct topology *topo)
 {
 	for (size_t i = 0; i < topo->fss.n; i++)
@@ -126,7 +123,6 @@ static struct frz_fs *fs_new(struct topology *topo, struct libmnt_fs *mfs, dev_t
 }
 
 /* "/a//b/" -> "/a/b"; no symlinks are followed and ".." is left alone. */
-char *path_normalize(const char *path);
 char *path_normalize(const char *path)
 {
 	char *out = malloc(strlen(path) + 2), *o = out;

@@ -13,9 +13,6 @@
 #include "devmap-internal.h"
 #include "plan-internal.h"
 
-char *path_normalize(const char *path);
-bool fstype_can_freeze(const char *fstype);
-
 enum plan_reason {
 	REASON_NONE,
 	REASON_TARGET,     /* named by a mountpoint target, or disk-backed by default */
@@ -235,7 +232,7 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 			goto out;
 		for (size_t j = 0; j < need.n; j++) {
 			struct frz_disk *d = need.items[j];
-			if (d->selected || ptrvec_contains(&missing, d))
+			if (d->selected || d->targeted || ptrvec_contains(&missing, d))
 				continue;
 			if (!culprit)
 				culprit = fs;
@@ -279,9 +276,11 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 		need.n = 0;
 		if ((r = required_disks(culprit, &need)) < 0)
 			goto out;
-		for (size_t i = 0; i < need.n && !chosen; i++)
-			if (((struct frz_disk *)need.items[i])->selected)
-				chosen = ((struct frz_disk *)need.items[i])->id;
+		for (size_t i = 0; i < need.n && !chosen; i++) {
+			const struct frz_disk *d = need.items[i];
+			if (d->selected || d->targeted)
+				chosen = d->id;
+		}
 		if (!what && xasprintf(&fallback, "the %s filesystem at %s", culprit->fstype,
 				       fs_first_mountpoint(culprit)) < 0) {
 			r = -ENOMEM;
@@ -588,12 +587,15 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 				}
 			}
 	}
-	/* Targeted filesystems bring their own stacks' disks. */
+	/*
+	 * A targeted filesystem's own disks count as chosen for group closure,
+	 * but do not bring the other filesystems on them into the plan.
+	 */
 	for (size_t i = 0; i < topo->fss.n; i++) {
 		struct frz_fs *fs = topo->fss.items[i];
 		if (fs->plan_reason == REASON_TARGET)
 			for (size_t j = 0; j < fs->stack_disks.n; j++)
-				((struct frz_disk *)fs->stack_disks.items[j])->selected = true;
+				((struct frz_disk *)fs->stack_disks.items[j])->targeted = true;
 	}
 	for (;;) {
 		if ((r = propagate(topo)) < 0)

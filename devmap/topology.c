@@ -7,9 +7,6 @@
 
 #include "devmap-internal.h"
 
-void fs_free_all(struct topology *topo);
-int deps_compute_disks(struct topology *topo);
-
 int topology_warn(struct topology *topo, const struct frz_fs *fs, const char *format, ...)
 {
 	struct topo_warning *w = calloc(1, sizeof(*w));

@@ -10,10 +10,6 @@
 
 #include "devmap-internal.h"
 
-char *path_normalize(const char *path);
-bool fstype_is_fuse(const char *fstype);
-bool fstype_can_freeze(const char *fstype);
-
 static void test_hashmap_strings(void **state)
 {
 	struct hashmap h;
