@@ -77,6 +77,7 @@ static struct frz_disk *disk_by_id(struct topology *topo, const char *id)
 	return b ? b->disk : NULL;
 }
 
+/* Returns 1 for a mountpoint target, 0 for a disk or device, or a failure. */
 static int select_target(struct frz_plan *plan, const char *target)
 {
 	struct topology *topo = plan->topo;
@@ -116,7 +117,7 @@ static int select_target(struct frz_plan *plan, const char *target)
 	if (m) {
 		m->fs->plan_reason = REASON_TARGET;
 		m->fs->planned = true;
-		return 0;
+		return 1;
 	}
 	if (startswith(path, "/dev/")) {
 		struct ptrvec disks = {};
@@ -515,11 +516,6 @@ static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)
 		if ((!w->fs || w->fs->planned) && (r = plan_warn(plan, "%s", w->message)) < 0)
 			return r;
 	}
-	for (size_t i = 0; i < plan->filesystems.n; i++) {
-		struct frz_fs *fs = plan->filesystems.items[i];
-		for (size_t j = 0; j < fs->disks.n; j++)
-			((struct frz_disk *)fs->disks.items[j])->used = true;
-	}
 	for (size_t i = 0; i < plan->disks.n; i++) {
 		struct frz_disk *d = plan->disks.items[i];
 		if (!d->used && (r = plan_warn(plan, "disk %s (%s) holds no mounted filesystem of the plan: "
@@ -565,7 +561,7 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 	for (size_t i = 0; i < n_targets; i++) {
 		if ((r = select_target(plan, targets[i])) < 0)
 			goto out;
-		if (targets[i][0] == '/' && topology_mount_by_path(topo, targets[i]))
+		if (r > 0)
 			by_mountpoint = true;
 	}
 	if (n_targets == 0) {
@@ -614,29 +610,29 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 	}
 	ptrvec_sort(&plan->filesystems, cmp_fs_mountpoint);
 	/* Block filesystems first: an overlay's consistency depends on its upper's method. */
-	/* (A filesystem on an unlinked loop image is lost when the snapshot is mounted.) */
 	for (size_t i = 0; i < plan->filesystems.n; i++)
 		if (((struct frz_fs *)plan->filesystems.items[i])->class != FS_OVERLAY)
 			assign_method(plan->filesystems.items[i]);
 	for (size_t i = 0; i < plan->filesystems.n; i++)
 		if (((struct frz_fs *)plan->filesystems.items[i])->class == FS_OVERLAY)
 			assign_method(plan->filesystems.items[i]);
+	/* A filesystem on an unlinked loop image is lost when the snapshot is mounted. */
 	for (size_t i = 0; i < plan->filesystems.n; i++) {
 		struct frz_fs *fs = plan->filesystems.items[i];
 		if (fs->on_deleted_image)
 			fs->consistency = FRZ_CONSISTENCY_NONE;
 	}
 
-	for (size_t i = 0; i < topo->disks.n; i++) {
-		struct frz_disk *d = topo->disks.items[i];
-		if (d->selected && (r = ptrvec_push(&plan->disks, d)) < 0)
-			goto out;
-	}
+	/* The plan's disks: the chosen ones and every one a planned filesystem lives on. */
 	for (size_t i = 0; i < plan->filesystems.n; i++) {
 		struct frz_fs *fs = plan->filesystems.items[i];
 		for (size_t j = 0; j < fs->disks.n; j++)
-			if ((r = ptrvec_push_unique(&plan->disks, fs->disks.items[j])) < 0)
-				goto out;
+			((struct frz_disk *)fs->disks.items[j])->used = true;
+	}
+	for (size_t i = 0; i < topo->disks.n; i++) {
+		struct frz_disk *d = topo->disks.items[i];
+		if ((d->selected || d->used) && (r = ptrvec_push(&plan->disks, d)) < 0)
+			goto out;
 	}
 	ptrvec_sort(&plan->disks, cmp_disk_name);
 	if ((r = order_filesystems(plan)) < 0 || (r = collect_warnings(plan, by_mountpoint)) < 0)
