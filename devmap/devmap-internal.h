@@ -76,6 +76,7 @@ struct frz_disk {
 	bool selected;      /* chosen: every filesystem on it is planned */
 	bool targeted;      /* under a mountpoint target: counts for group closure only */
 	bool used;          /* holds a planned filesystem */
+	bool holds_fs;      /* holds any mounted filesystem */
 };
 
 struct frz_mount {

@@ -106,13 +106,34 @@ static int select_target(struct frz_plan *plan, const char *target)
 		return -ENOMEM;
 	m = topology_mount_by_path(topo, path);
 	if (m && m->hidden) {
-		/* The path leads into whatever covers it now, not to this filesystem. */
-		const struct frz_disk *d = m->fs->disks.n ? m->fs->disks.items[0] : NULL;
-		return frz_fail(ctx, FRZ_ERR_NOT_MOUNTPOINT,
-				"'%s' is over-mounted: the path leads into a later mount, not to the %s "
-				"filesystem mounted there first; %s%s", target, m->fs->fstype,
-				d ? "name its disk instead: " : "unmount what covers it first",
-				d ? d->id : "");
+		/* The path leads into whatever covers it now: name what is mounted there. */
+		struct ptrvec ids = {};
+		for (size_t i = 0; i < topo->mounts.n; i++) {
+			const struct frz_mount *o = topo->mounts.items[i];
+			if (streq(o->mountpoint, path))
+				for (size_t j = 0; j < o->fs->disks.n; j++)
+					if (ptrvec_push_unique(&ids, ((struct frz_disk *)o->fs->disks.items[j])->id) < 0) {
+						ptrvec_clear(&ids);
+						return -ENOMEM;
+					}
+		}
+		_cleanup_free_ char *list = NULL;
+		for (size_t i = 0; i < ids.n; i++) {
+			char *more;
+			if (xasprintf(&more, "%s%s%s", list ?: "", list ? ", " : "", (char *)ids.items[i]) < 0) {
+				ptrvec_clear(&ids);
+				return -ENOMEM;
+			}
+			free(list);
+			list = more;
+		}
+		r = frz_fail(ctx, FRZ_ERR_NOT_MOUNTPOINT,
+			     "'%s' is over-mounted: the path leads into a later mount, not to what is "
+			     "mounted there; %s%s", target,
+			     ids.n ? (ids.n > 1 ? "name the disks instead: " : "name the disk instead: ")
+				   : "unmount what covers it first", list ?: "");
+		ptrvec_clear(&ids);
+		return r;
 	}
 	if (m) {
 		m->fs->plan_reason = REASON_TARGET;
@@ -220,7 +241,7 @@ static const char *span_description(const struct frz_fs *fs, const struct frz_di
 static int close_groups(struct frz_plan *plan, unsigned flags)
 {
 	struct topology *topo = plan->topo;
-	struct ptrvec missing = {}, need = {};
+	struct ptrvec missing = {}, missing_for = {}, need = {};
 	const struct frz_fs *culprit = NULL;
 	int r = 0;
 
@@ -237,7 +258,7 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 				continue;
 			if (!culprit)
 				culprit = fs;
-			if ((r = ptrvec_push(&missing, d)) < 0)
+			if ((r = ptrvec_push(&missing, d)) < 0 || (r = ptrvec_push(&missing_for, fs)) < 0)
 				goto out;
 		}
 	}
@@ -246,11 +267,20 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 	if (flags & FRZ_PLAN_INCLUDE_SPANNING) {
 		for (size_t i = 0; i < missing.n; i++) {
 			struct frz_disk *d = missing.items[i];
-			d->selected = true;
-			const char *what = span_description(culprit, d);
+			const struct frz_fs *needs = missing_for.items[i];
+			/*
+			 * A disk joins the way the filesystem that needs it was
+			 * chosen: with all its filesystems for a disk selection,
+			 * for the snapshot group only for a mountpoint target.
+			 */
+			if (needs->plan_reason == REASON_TARGET)
+				d->targeted = true;
+			else
+				d->selected = true;
+			const char *what = span_description(needs, d);
 			if ((r = plan_warn(plan, "added disk %s (%s): it holds part of %s%s",
 					   d->id, d->device, what ?: "the filesystem at ",
-					   what ? "" : fs_first_mountpoint(culprit))) < 0)
+					   what ? "" : fs_first_mountpoint(needs))) < 0)
 				goto out;
 		}
 		r = 1;
@@ -295,6 +325,7 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 	}
 out:
 	ptrvec_clear(&missing);
+	ptrvec_clear(&missing_for);
 	ptrvec_clear(&need);
 	return r;
 }
@@ -516,10 +547,16 @@ static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)
 		if ((!w->fs || w->fs->planned) && (r = plan_warn(plan, "%s", w->message)) < 0)
 			return r;
 	}
+	/* Disks holding unplanned filesystems are named by warn_neighbours(). */
+	for (size_t i = 0; i < topo->fss.n; i++) {
+		const struct frz_fs *fs = topo->fss.items[i];
+		for (size_t j = 0; j < fs->disks.n; j++)
+			((struct frz_disk *)fs->disks.items[j])->holds_fs = true;
+	}
 	for (size_t i = 0; i < plan->disks.n; i++) {
 		struct frz_disk *d = plan->disks.items[i];
-		if (!d->used && (r = plan_warn(plan, "disk %s (%s) holds no mounted filesystem of the plan: "
-					       "its snapshot is crash-consistent at best", d->id, d->device)) < 0)
+		if (!d->holds_fs && (r = plan_warn(plan, "disk %s (%s) holds no mounted filesystem: "
+						   "its snapshot is crash-consistent at best", d->id, d->device)) < 0)
 			return r;
 	}
 	for (size_t i = 0; i < plan->filesystems.n; i++) {
@@ -631,7 +668,7 @@ int plan_build(struct frz_plan *plan, const char *const *targets, size_t n_targe
 	}
 	for (size_t i = 0; i < topo->disks.n; i++) {
 		struct frz_disk *d = topo->disks.items[i];
-		if ((d->selected || d->used) && (r = ptrvec_push(&plan->disks, d)) < 0)
+		if ((d->selected || d->targeted || d->used) && (r = ptrvec_push(&plan->disks, d)) < 0)
 			goto out;
 	}
 	ptrvec_sort(&plan->disks, cmp_disk_name);

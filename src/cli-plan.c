@@ -46,11 +46,11 @@ static void print_fs_line(const struct frz_fs *fs, unsigned depth)
 	       fs->planned ? frz_method_to_string(fs->method) : "-",
 	       fs->planned ? frz_consistency_to_string(fs->consistency) : "-",
 	       fs->planned ? "" : "  (not in plan)");
-	for (size_t i = 1; i < fs->mounts.n; i++) {
-		const struct frz_mount *m = fs->mounts.items[i];
-		printf("%s%s%s", i == 1 ? "  [also " : ", ", m->mountpoint, m->hidden ? " (hidden)" : "");
-	}
-	if (fs->mounts.n > 1)
+	/* The same mountpoints as the JSON and the API: over-mounted ones only alone. */
+	size_t n = frz_fs_get_n_mountpoints(fs);
+	for (size_t i = 1; i < n; i++)
+		printf("%s%s", i == 1 ? "  [also " : ", ", frz_fs_get_mountpoint(fs, i));
+	if (n > 1)
 		putchar(']');
 	putchar('\n');
 }
