@@ -117,21 +117,16 @@ static int select_target(struct frz_plan *plan, const char *target)
 						return -ENOMEM;
 					}
 		}
-		_cleanup_free_ char *list = NULL;
-		for (size_t i = 0; i < ids.n; i++) {
-			char *more;
-			if (xasprintf(&more, "%s%s%s", list ?: "", list ? ", " : "", (char *)ids.items[i]) < 0) {
-				ptrvec_clear(&ids);
-				return -ENOMEM;
-			}
-			free(list);
-			list = more;
+		_cleanup_free_ char *list = ptrvec_join(&ids, ", ", 0);
+		if (!list) {
+			ptrvec_clear(&ids);
+			return -ENOMEM;
 		}
 		r = frz_fail(ctx, FRZ_ERR_NOT_MOUNTPOINT,
 			     "'%s' is over-mounted: the path leads into a later mount, not to what is "
 			     "mounted there; %s%s", target,
 			     ids.n ? (ids.n > 1 ? "name the disks instead: " : "name the disk instead: ")
-				   : "unmount what covers it first", list ?: "");
+				   : "unmount what covers it first", list);
 		ptrvec_clear(&ids);
 		return r;
 	}
@@ -288,18 +283,17 @@ static int close_groups(struct frz_plan *plan, unsigned flags)
 	}
 	{
 		ptrvec_sort(&missing, cmp_disk_name);
-		size_t len = 0;
+		struct ptrvec ids = {};
 		for (size_t i = 0; i < missing.n; i++)
-			len += strlen(((struct frz_disk *)missing.items[i])->id) + 2;
-		_cleanup_free_ char *list = calloc(1, len + 1);
+			if ((r = ptrvec_push(&ids, ((struct frz_disk *)missing.items[i])->id)) < 0) {
+				ptrvec_clear(&ids);
+				goto out;
+			}
+		_cleanup_free_ char *list = ptrvec_join(&ids, ", ", 0);
+		ptrvec_clear(&ids);
 		if (!list) {
 			r = -ENOMEM;
 			goto out;
-		}
-		for (size_t i = 0; i < missing.n; i++) {
-			if (i)
-				strcat(list, ", ");
-			strcat(list, ((struct frz_disk *)missing.items[i])->id);
 		}
 		const char *what = span_description(culprit, missing.items[0]);
 		_cleanup_free_ char *fallback = NULL;
@@ -507,34 +501,30 @@ static const struct frz_bdev *stack_find_suspended(const struct frz_bdev *b, uns
 static int warn_neighbours(struct frz_plan *plan)
 {
 	struct topology *topo = plan->topo;
-	enum { SHOWN = 4 };
+	struct ptrvec names = {};
 	int r = 0;
 
-	for (size_t i = 0; i < plan->disks.n; i++) {
+	for (size_t i = 0; i < plan->disks.n && r >= 0; i++) {
 		const struct frz_disk *d = plan->disks.items[i];
-		const char *names[SHOWN];
-		size_t n = 0;
+		_cleanup_free_ char *list = NULL;
 
-		for (size_t j = 0; j < topo->fss.n; j++) {
+		names.n = 0;
+		for (size_t j = 0; j < topo->fss.n && r >= 0; j++) {
 			const struct frz_fs *fs = topo->fss.items[j];
 			if (fs->planned || fs->read_only || fs->class == FS_PSEUDO || fs->class == FS_NETWORK ||
 			    !ptrvec_contains(&fs->disks, d))
 				continue;
-			if (n < SHOWN)
-				names[n] = fs_first_mountpoint(fs);
-			n++;
+			r = ptrvec_push(&names, (void *)fs_first_mountpoint(fs));
 		}
-		if (n == 0)
+		if (r < 0 || names.n == 0)
 			continue;
-		r = plan_warn(plan, "disk %s also holds %s%s%s%s%s%s%s, not in the plan: a snapshot of the disk "
-			      "leaves %s crash-consistent", d->id, names[0],
-			      n > 1 ? ", " : "", n > 1 ? names[1] : "", n > 2 ? ", " : "", n > 2 ? names[2] : "",
-			      n > 3 ? ", " : "", n == 4 ? names[3] : n > 4 ? "..." : "",
-			      n > 1 ? "them" : "it");
-		if (r < 0)
-			return r;
+		list = ptrvec_join(&names, ", ", 4);
+		r = list ? plan_warn(plan, "disk %s also holds %s, not in the plan: a snapshot of the disk "
+				     "leaves %s crash-consistent", d->id, list, names.n > 1 ? "them" : "it")
+			 : -ENOMEM;
 	}
-	return 0;
+	ptrvec_clear(&names);
+	return r < 0 ? r : 0;
 }
 
 static int collect_warnings(struct frz_plan *plan, bool by_mountpoint)

@@ -55,6 +55,26 @@ void ptrvec_free_items(struct ptrvec *v)
 	ptrvec_clear(v);
 }
 
+char *ptrvec_join(const struct ptrvec *v, const char *sep, size_t max)
+{
+	size_t n = max && v->n > max ? max - 1 : v->n, len = 1;
+	bool elided = n < v->n;
+	char *out, *o;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v->items[i]) + strlen(sep);
+	len += elided ? strlen("...") : 0;
+	out = o = malloc(len);
+	if (!out)
+		return NULL;
+	*o = '\0';
+	for (size_t i = 0; i < n; i++)
+		o = stpcpy(stpcpy(o, i ? sep : ""), v->items[i]);
+	if (elided)
+		stpcpy(stpcpy(o, n ? sep : ""), "...");
+	return out;
+}
+
 const char *ptrvec_push_vprintf(struct ptrvec *v, const char *fmt, va_list ap)
 {
 	char *msg;

@@ -55,6 +55,11 @@ void ptrvec_clear(struct ptrvec *v);
 void ptrvec_sort(struct ptrvec *v, int (*cmp)(const void *, const void *));
 /* Free every item with free(), then the vector's storage. */
 void ptrvec_free_items(struct ptrvec *v);
+/*
+ * The strings of V joined with SEP; when V holds more than MAX (0: no limit),
+ * the first MAX - 1 then "...".  NULL when out of memory.
+ */
+char *ptrvec_join(const struct ptrvec *v, const char *sep, size_t max);
 /* Format a message and append it (the vector owns it); the message or NULL. */
 const char *ptrvec_push_printf(struct ptrvec *v, const char *fmt, ...) _printf_(2, 3);
 const char *ptrvec_push_vprintf(struct ptrvec *v, const char *fmt, va_list ap) _printf_(2, 0);

@@ -79,6 +79,33 @@ static void test_path_startswith(void **state)
 	assert_false(path_startswith("relative", "/"));
 }
 
+static void check_join(const char *const *items, size_t n, size_t max, const char *want)
+{
+	struct ptrvec v = {};
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ptrvec_push(&v, (void *)items[i]), 0);
+	s = ptrvec_join(&v, ", ", max);
+	assert_non_null(s);
+	assert_string_equal(s, want);
+	free(s);
+	ptrvec_clear(&v);
+}
+
+static void test_ptrvec_join(void **state)
+{
+	static const char *const five[] = { "/a", "/b", "/c", "/d", "/e" };
+
+	check_join(five, 0, 0, "");
+	check_join(five, 1, 0, "/a");
+	check_join(five, 5, 0, "/a, /b, /c, /d, /e");
+	/* At most MAX shown: all when they fit, else MAX - 1 and "...". */
+	check_join(five, 4, 4, "/a, /b, /c, /d");
+	check_join(five, 5, 4, "/a, /b, /c, ...");
+	check_join(five, 2, 1, "...");
+}
+
 static void test_fstype_classes(void **state)
 {
 	assert_true(fstype_is_fuse("fuse"));
@@ -135,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_hashmap_u64),
 		cmocka_unit_test(test_path_normalize),
 		cmocka_unit_test(test_path_startswith),
+		cmocka_unit_test(test_ptrvec_join),
 		cmocka_unit_test(test_fstype_classes),
 		cmocka_unit_test(test_disk_map_parsing),
 		cmocka_unit_test(test_error_table),
