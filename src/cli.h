@@ -10,3 +10,7 @@ int cli_error(struct frz_ctx *ctx, int err);
 int cli_usage_error(const char *message);
 
 int cli_plan(struct frz_ctx *ctx, int argc, char **argv);
+int cli_freeze(struct frz_ctx *ctx, int argc, char **argv, bool verbose);
+int cli_run(struct frz_ctx *ctx, int argc, char **argv, bool verbose);
+int cli_thaw(struct frz_ctx *ctx, int argc, char **argv);
+int cli_status(struct frz_ctx *ctx, int argc, char **argv);

@@ -4,21 +4,99 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
 #include "libfreezeshim-internal.h"
 
+struct log_buffer {
+	pthread_mutex_t mutex;
+	char *data;          /* records: one priority byte, then the text and its NUL */
+	size_t size, len;
+	size_t dropped;
+};
+
 void frz_log(const struct frz_ctx *ctx, int priority, const char *file, int line,
 	     const char *fn, const char *format, ...)
 {
+	struct log_buffer *b = ctx->log_buffer;
 	va_list ap;
 
 	if (!ctx->log_fn)
 		return;
 	va_start(ap, format);
-	ctx->log_fn(ctx->log_userdata, priority, file, line, fn, format, ap);
+	if (b) {
+		pthread_mutex_lock(&b->mutex);
+		if (b->size - b->len > 2) {
+			char *rec = b->data + b->len;
+			int n = vsnprintf(rec + 1, b->size - b->len - 1, format, ap);
+			if (n >= 0 && (size_t)n + 2 <= b->size - b->len) {
+				rec[0] = (char)priority;
+				b->len += (size_t)n + 2;
+			} else {
+				b->dropped++;
+			}
+		} else {
+			b->dropped++;
+		}
+		pthread_mutex_unlock(&b->mutex);
+	} else {
+		ctx->log_fn(ctx->log_userdata, priority, file, line, fn, format, ap);
+	}
 	va_end(ap);
+}
+
+int ctx_log_buffer_begin(struct frz_ctx *ctx, size_t size)
+{
+	struct log_buffer *b;
+
+	if (ctx->log_buffer)
+		return 0;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->data = malloc(size);
+	if (!b->data) {
+		free(b);
+		return -ENOMEM;
+	}
+	/* Touch every page now: no page fault on a frozen swap file later. */
+	memset(b->data, 0, size);
+	b->size = size;
+	pthread_mutex_init(&b->mutex, NULL);
+	ctx->log_buffer = b;
+	return 0;
+}
+
+static void log_replay(struct frz_ctx *ctx, int priority, const char *format, ...) _printf_(3, 4);
+static void log_replay(struct frz_ctx *ctx, int priority, const char *format, ...)
+{
+	va_list ap;
+
+	va_start(ap, format);
+	ctx->log_fn(ctx->log_userdata, priority, __FILE__, __LINE__, __func__, format, ap);
+	va_end(ap);
+}
+
+void ctx_log_buffer_end(struct frz_ctx *ctx)
+{
+	struct log_buffer *b = ctx->log_buffer;
+
+	if (!b)
+		return;
+	ctx->log_buffer = NULL;
+	for (size_t off = 0; off < b->len;) {
+		const char *text = b->data + off + 1;
+		log_replay(ctx, (unsigned char)b->data[off], "%s", text);
+		off += strlen(text) + 2;
+	}
+	if (b->dropped)
+		log_replay(ctx, LOG_WARNING, "%zu log messages of the I/O-pause window were dropped",
+			   b->dropped);
+	pthread_mutex_destroy(&b->mutex);
+	free(b->data);
+	free(b);
 }
 
 int frz_fail(struct frz_ctx *ctx, int err, const char *format, ...)
@@ -83,6 +161,7 @@ FRZ_EXPORT struct frz_ctx *frz_ctx_unref(struct frz_ctx *ctx)
 		free(e);
 	}
 	ptrvec_clear(&ctx->disk_map);
+	ctx_log_buffer_end(ctx);
 	if (ctx->sysroot_fd >= 0)
 		close(ctx->sysroot_fd);
 	free(ctx->sysroot);

@@ -18,6 +18,15 @@ static const struct {
 	{ FRZ_ERR_NOT_MOUNTPOINT, "not a mountpoint", 2 },
 	{ FRZ_ERR_SPANNING, "the chosen disks hold part of a group that spans other disks", 1 },
 	{ FRZ_ERR_NO_MOUNTINFO, "the mount table cannot be read", 1 },
+	{ FRZ_ERR_LOCKED, "another freezer holds the lock", 1 },
+	{ FRZ_ERR_UNSAFE_STACK, "a block device below a target would make the freeze hang", 1 },
+	{ FRZ_ERR_TARGET_CHANGED, "a mount changed between the plan and the freeze", 1 },
+	{ FRZ_ERR_PAUSE_FAILED, "the I/O pause failed", 11 },
+	{ FRZ_ERR_DEADLINE, "the I/O-pause deadline passed", 11 },
+	{ FRZ_ERR_RESUME_FAILED, "the I/O resume failed", 12 },
+	{ FRZ_ERR_ABORTED, "the I/O-pause window was aborted", 11 },
+	{ FRZ_ERR_GUARDIAN, "the guardian process failed", 11 },
+	{ FRZ_ERR_BAD_STATE, "the state directory or its record is unusable", 1 },
 };
 
 FRZ_EXPORT const char *frz_strerror(int err)

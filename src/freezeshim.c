@@ -16,6 +16,11 @@ static void usage(FILE *out)
 	      "\n"
 	      "Commands:\n"
 	      "  plan [TARGET]...   show disks, stacks, filesystems and the freeze order\n"
+	      "  freeze TARGET...   freeze in dependency order; a guardian keeps the deadline\n"
+	      "  run TARGET... -- COMMAND [ARG]...\n"
+	      "                     freeze, run COMMAND in the window, thaw\n"
+	      "  thaw               thaw what freezeshim froze (a detached or dead run)\n"
+	      "  status             say what freezeshim holds frozen\n"
 	      "\n"
 	      "Options:\n"
 	      "  -v, --verbose      log what discovery finds to stderr\n"
@@ -28,7 +33,7 @@ static void usage(FILE *out)
 static void log_stderr(void *userdata, int priority, const char *file, int line, const char *fn,
 		       const char *format, va_list args)
 {
-	fputs("freezeshim: ", stderr);
+	fputs(priority >= LOG_DEBUG ? "freezeshim: debug: " : "freezeshim: ", stderr);
 	vfprintf(stderr, format, args);
 	fputc('\n', stderr);
 }
@@ -97,6 +102,14 @@ int main(int argc, char **argv)
 	optind = 0;
 	if (streq(argv[0], "plan"))
 		r = cli_plan(ctx, argc, argv);
+	else if (streq(argv[0], "freeze"))
+		r = cli_freeze(ctx, argc, argv, verbose);
+	else if (streq(argv[0], "run"))
+		r = cli_run(ctx, argc, argv, verbose);
+	else if (streq(argv[0], "thaw"))
+		r = cli_thaw(ctx, argc, argv);
+	else if (streq(argv[0], "status"))
+		r = cli_status(ctx, argc, argv);
 	else {
 		fprintf(stderr, "freezeshim: unknown command '%s'; try 'freezeshim --help'\n", argv[0]);
 		r = 2;

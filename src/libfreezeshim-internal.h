@@ -22,7 +22,17 @@ struct frz_ctx {
 	bool sysroot_is_host;   /* sysroot is "/": ioctls on /dev nodes are meaningful */
 	struct ptrvec disk_map; /* struct frz_disk_map_entry * */
 	char *error;            /* last failure, one line */
+	struct log_buffer *log_buffer; /* set while an I/O-pause window is open */
 };
+
+/*
+ * While a window is open, log messages are formatted into memory allocated
+ * beforehand and handed to the log hook after the thaw: the hook may write
+ * to a file on a frozen filesystem.  Messages beyond the buffer are counted
+ * and reported as dropped.
+ */
+int ctx_log_buffer_begin(struct frz_ctx *ctx, size_t size);
+void ctx_log_buffer_end(struct frz_ctx *ctx);
 
 void frz_log(const struct frz_ctx *ctx, int priority, const char *file, int line,
 	     const char *fn, const char *format, ...) _printf_(6, 7);

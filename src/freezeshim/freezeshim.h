@@ -19,6 +19,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -35,6 +36,17 @@ enum frz_error {
 	FRZ_ERR_NOT_MOUNTPOINT,   /* a path target that is not a mountpoint */
 	FRZ_ERR_SPANNING,         /* the chosen disks hold part of a group that spans others */
 	FRZ_ERR_NO_MOUNTINFO,     /* the mount table cannot be parsed */
+	/* freezing (since 0.2) */
+	FRZ_ERR_LOCKED,           /* another freezer holds the lock */
+	FRZ_ERR_UNSAFE_STACK,     /* a suspended dm device, a multipath device without
+	                             paths or a nearly full thin pool: a freeze would hang */
+	FRZ_ERR_TARGET_CHANGED,   /* a mount changed between the plan and the freeze */
+	FRZ_ERR_PAUSE_FAILED,     /* a freeze failed: everything was thawed */
+	FRZ_ERR_DEADLINE,         /* the I/O-pause deadline passed: everything was thawed */
+	FRZ_ERR_RESUME_FAILED,    /* a thaw failed */
+	FRZ_ERR_ABORTED,          /* frz_freeze_abort() ended the window */
+	FRZ_ERR_GUARDIAN,         /* the guardian process could not be started or died */
+	FRZ_ERR_BAD_STATE,        /* the state directory or its record is unusable */
 	FRZ_ERR_MAX
 };
 
@@ -167,6 +179,123 @@ enum frz_consistency frz_fs_get_consistency(const struct frz_fs *fs);
 const char *frz_provider_to_string(enum frz_provider provider);
 const char *frz_method_to_string(enum frz_method method);
 const char *frz_consistency_to_string(enum frz_consistency consistency);
+
+/* ---- freeze (since 0.2) ------------------------------------------------ */
+
+/*
+ * A freeze session: one I/O-pause window over a plan's freeze order.
+ *
+ *   frz_freeze_new()      bind a session to a plan
+ *   frz_freeze_prepare()  take the lock under the state directory, open and
+ *                         check every filesystem, refuse unsafe stacks, start
+ *                         the guardian process and the watchdog thread.
+ *                         Nothing is frozen yet.
+ *   frz_freeze_freeze()   flush every filesystem (in parallel, writers still
+ *                         running), then freeze the order, dependents first;
+ *                         the I/O-pause window and its deadline start here
+ *   ...                   the caller's work (a snapshot call, a command)
+ *   frz_freeze_thaw()     thaw in reverse, restore md arrays, end the window
+ *
+ * The deadline (frz_freeze_set_timeout) is kept twice: by a watchdog thread
+ * in the caller's process and by the guardian, a separate memory-locked
+ * process holding its own copies of the file descriptors, which also thaws
+ * when the caller's process dies, SIGKILL included.  All freeze and thaw
+ * ioctls run in the guardian: a FIFREEZE that blocks in the kernel never
+ * blocks the caller, which returns -FRZ_ERR_DEADLINE at the deadline.
+ *
+ * While the window is open the library writes nothing anywhere: log
+ * messages are kept in memory and handed to the log hook after the thaw.
+ * The caller must also avoid writing to the frozen filesystems (its own log
+ * files included): such a write blocks until the thaw.
+ *
+ * Needs CAP_SYS_ADMIN.  One session per plan; not reusable after the thaw.
+ */
+struct frz_freeze;
+
+/* What happened to one filesystem of the freeze order. */
+enum frz_outcome {
+	FRZ_OUTCOME_NONE,        /* not reached: the window ended before its turn */
+	FRZ_OUTCOME_FROZEN,      /* frozen by us (and thawed by frz_freeze_thaw) */
+	FRZ_OUTCOME_FLUSHED,     /* only flushed: no freeze support (EOPNOTSUPP) or method flush */
+	FRZ_OUTCOME_BUSY,        /* someone else already held a freeze: left alone, never thawed */
+	FRZ_OUTCOME_FAILED,      /* the freeze or the thaw failed: see frz_freeze_get_errno() */
+};
+
+/* Why the window ended early (frz_freeze_get_close_reason). */
+enum frz_close_reason {
+	FRZ_CLOSE_NONE,          /* still open, or ended by frz_freeze_thaw() */
+	FRZ_CLOSE_DEADLINE,      /* the I/O-pause deadline passed */
+	FRZ_CLOSE_ABORT,         /* frz_freeze_abort(), or `freezeshim thaw` for a detached window */
+	FRZ_CLOSE_FREEZE_FAILED, /* a FIFREEZE failed with an error other than EOPNOTSUPP/EBUSY */
+	FRZ_CLOSE_OWNER_DIED,    /* the process that opened the window died */
+};
+
+int frz_freeze_new(struct frz_plan *plan, struct frz_freeze **ret_freeze);
+struct frz_freeze *frz_freeze_ref(struct frz_freeze *freeze);
+/* The last unref of a session whose window is open thaws first. */
+struct frz_freeze *frz_freeze_unref(struct frz_freeze *freeze);
+
+/* The I/O-pause limit, counted from the first freeze; default 30 s. */
+int frz_freeze_set_timeout(struct frz_freeze *freeze, uint64_t timeout_ms);
+/* Where the lock and the state record live; default /run/freezeshim. */
+int frz_freeze_set_state_dir(struct frz_freeze *freeze, const char *dir);
+/*
+ * A process group that works inside the window (a snapshot command): it is
+ * sent SIGKILL when the window is closed early (deadline, abort, death of
+ * the caller).  0 for none.
+ */
+int frz_freeze_set_window_pgid(struct frz_freeze *freeze, pid_t pgid);
+/*
+ * Called once from the watchdog thread when the window is closed early,
+ * after everything is thawed, so the caller can give up a call it is
+ * blocked in.  Must be thread-safe; must not call back into the session.
+ */
+typedef void (*frz_close_fn)(void *userdata, enum frz_close_reason reason);
+void frz_freeze_set_close_fn(struct frz_freeze *freeze, frz_close_fn fn, void *userdata);
+
+int frz_freeze_prepare(struct frz_freeze *freeze);
+/*
+ * 0 once every filesystem of the order is frozen (or flushed, or busy).
+ * On failure the window is already closed and everything thawed:
+ * -FRZ_ERR_PAUSE_FAILED, -FRZ_ERR_DEADLINE, -FRZ_ERR_ABORTED, ...
+ */
+int frz_freeze_freeze(struct frz_freeze *freeze);
+/*
+ * End the window.  0 when it was still open and every thaw succeeded;
+ * -FRZ_ERR_DEADLINE or -FRZ_ERR_ABORTED when it had been closed early (all
+ * thawed then); -FRZ_ERR_RESUME_FAILED when a thaw failed.
+ */
+int frz_freeze_thaw(struct frz_freeze *freeze);
+/*
+ * Leave the filesystems frozen and hand the window to the guardian, which
+ * thaws at the deadline or when `freezeshim thaw` asks.  The session is
+ * finished afterwards (unref it).
+ */
+int frz_freeze_detach(struct frz_freeze *freeze);
+/* Close the window now from any thread (a signal handler thread, say). */
+int frz_freeze_abort(struct frz_freeze *freeze);
+
+enum frz_close_reason frz_freeze_get_close_reason(const struct frz_freeze *freeze);
+/* Results, in freeze order (the plan's freeze order). */
+size_t frz_freeze_get_n_filesystems(const struct frz_freeze *freeze);
+const struct frz_fs *frz_freeze_get_filesystem(const struct frz_freeze *freeze, size_t i);
+enum frz_outcome frz_freeze_get_outcome(const struct frz_freeze *freeze, size_t i);
+/* The errno of a failed freeze or thaw of filesystem I, else 0. */
+int frz_freeze_get_errno(const struct frz_freeze *freeze, size_t i);
+/* Which parallel step of the order froze it: 0 first; thawed in reverse. */
+unsigned frz_freeze_get_level(const struct frz_freeze *freeze, size_t i);
+/* Durations in nanoseconds of its flush, freeze and thaw (0 when not done). */
+void frz_freeze_get_times(const struct frz_freeze *freeze, size_t i, uint64_t *ret_flush_ns,
+			  uint64_t *ret_freeze_ns, uint64_t *ret_thaw_ns);
+/* The consistency the filesystem reached in this window. */
+enum frz_consistency frz_freeze_get_consistency(const struct frz_freeze *freeze, size_t i);
+/* The I/O-pause window: from the start of the first freeze to the end of the last thaw. */
+uint64_t frz_freeze_get_pause_ns(const struct frz_freeze *freeze);
+/* The pre-freeze flush of every filesystem (in parallel, before the window). */
+uint64_t frz_freeze_get_flush_ns(const struct frz_freeze *freeze);
+
+const char *frz_outcome_to_string(enum frz_outcome outcome);
+const char *frz_close_reason_to_string(enum frz_close_reason reason);
 
 #ifdef __cplusplus
 }

@@ -143,6 +143,49 @@ static void test_bad_input(void **state)
 	assert_null(frz_plan_unref(NULL));
 }
 
+/* A session on a machine dump: everything but the freeze itself. */
+static void test_freeze_session_on_dump(void **state)
+{
+	struct frz_ctx *ctx = ctx_for("aliyun-ecs-virtio");
+	struct frz_plan *plan = NULL;
+	struct frz_freeze *f = NULL;
+
+	assert_int_equal(frz_plan_new(ctx, NULL, 0, FRZ_PLAN_INCLUDE_SPANNING, &plan), 0);
+	assert_int_equal(frz_freeze_new(plan, &f), 0);
+	assert_int_equal(frz_freeze_set_timeout(f, 0), -EINVAL);
+	assert_int_equal(frz_freeze_set_timeout(f, 2500), 0);
+	assert_int_equal(frz_freeze_set_state_dir(f, "relative/dir"), -EINVAL);
+	assert_int_equal(frz_freeze_set_window_pgid(f, -1), -EINVAL);
+	/* A dump cannot be frozen: refused before anything is touched. */
+	assert_int_equal(frz_freeze_prepare(f), -EINVAL);
+	assert_non_null(strstr(frz_ctx_get_error(ctx), "root prefix"));
+	assert_int_equal(frz_freeze_freeze(f), -EALREADY);
+	assert_int_equal(frz_freeze_thaw(f), -EALREADY);
+	assert_int_equal(frz_freeze_abort(f), -EINVAL);
+	/* Results before any window: nothing reached, nothing timed. */
+	assert_int_equal(frz_freeze_get_close_reason(f), FRZ_CLOSE_NONE);
+	assert_int_equal(frz_freeze_get_pause_ns(f), 0);
+	assert_int_equal(frz_freeze_get_outcome(f, 0), FRZ_OUTCOME_NONE);
+	assert_null(frz_freeze_get_filesystem(f, 1000));
+	assert_null(frz_freeze_unref(f));
+	frz_plan_unref(plan);
+	frz_ctx_unref(ctx);
+	assert_null(frz_freeze_unref(NULL));
+}
+
+static void test_freeze_names(void **state)
+{
+	assert_string_equal(frz_outcome_to_string(FRZ_OUTCOME_BUSY), "busy");
+	assert_string_equal(frz_outcome_to_string(FRZ_OUTCOME_NONE), "not-reached");
+	assert_string_equal(frz_close_reason_to_string(FRZ_CLOSE_DEADLINE), "deadline");
+	assert_string_equal(frz_close_reason_to_string((enum frz_close_reason)99), "unknown");
+	assert_int_equal(frz_error_to_exit_code(-FRZ_ERR_DEADLINE), 11);
+	assert_int_equal(frz_error_to_exit_code(-FRZ_ERR_PAUSE_FAILED), 11);
+	assert_int_equal(frz_error_to_exit_code(-FRZ_ERR_RESUME_FAILED), 12);
+	assert_int_equal(frz_error_to_exit_code(-FRZ_ERR_LOCKED), 1);
+	assert_int_equal(frz_error_to_exit_code(-FRZ_ERR_UNSAFE_STACK), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +193,8 @@ int main(void)
 		cmocka_unit_test(test_ecs_closure),
 		cmocka_unit_test(test_container_host_order),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_freeze_session_on_dump),
+		cmocka_unit_test(test_freeze_names),
 	};
 	/* Roots with their symlinks made: see tests/fixtures/materialize.sh. */
 	fixtures = getenv("FIXTURE_ROOTS");
