@@ -378,8 +378,6 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 	r = frz_plan_new(ctx, (const char *const *)o.targets, o.n_targets, o.plan_flags, &plan);
 	if (r < 0)
 		return cli_error(ctx, r);
-	for (size_t i = 0; i < frz_plan_get_n_warnings(plan); i++)
-		fprintf(stderr, "freezeshim: warning: %s\n", frz_plan_get_warning(plan, i));
 	if ((r = frz_freeze_new(plan, &f)) < 0) {
 		frz_plan_unref(plan);
 		return cli_error(ctx, r);
@@ -410,6 +408,9 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 		code = exit_for_signal_or(cli_error(ctx, r));
 		goto out;
 	}
+	/* The plan's warnings once we know we go ahead: a refusal stays one line. */
+	for (size_t i = 0; i < frz_plan_get_n_warnings(plan); i++)
+		fprintf(stderr, "freezeshim: warning: %s\n", frz_plan_get_warning(plan, i));
 	/* Our working directory must not be on a filesystem we freeze. */
 	if (chdir(o.state_dir) < 0)
 		(void)!chdir("/");

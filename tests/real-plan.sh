@@ -337,7 +337,9 @@ jqcheck() {
 	shift 2
 	local filter=${*: -1}
 	set -- "${@:1:$#-1}"
-	check "$what" jq -e "$@" "$JQLIB $filter" "$file"
+	# -n with input: an empty file fails instead of passing (jq 1.6's -e
+	# exits 0 when there is no input at all).
+	check "$what" jq -en "$@" "$JQLIB input | $filter" "$file"
 }
 
 # plan NAME ARGS...: run the CLI (bounded in time), output in
