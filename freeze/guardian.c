@@ -26,6 +26,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -49,6 +50,7 @@ struct guardian {
 	int sock;
 	int timer_fd;
 	int signal_fd;
+	int wake_fd;              /* eventfd: the window closed or an operation ended after it */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;   /* workers: a batch has items */
@@ -77,6 +79,14 @@ struct guardian {
 	int owner_pidfd;
 	bool owner_gone;
 };
+
+/* Let the monitor notice at once that it may be done. */
+static void wake_monitor(struct guardian *g)
+{
+	uint64_t one = 1;
+
+	(void)!write(g->wake_fd, &one, sizeof(one));
+}
 
 static void msg_send(struct guardian *g, int op, int result)
 {
@@ -224,6 +234,8 @@ static void *worker_main(void *arg)
 		g->running_items--;
 		if (id == g->batch_id)
 			g->batch_done++;
+		if (g->window_closed && g->running_items == 0)
+			wake_monitor(g);
 		pthread_cond_broadcast(&g->done_cv);
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -309,6 +321,7 @@ static void thaw_all(struct guardian *g, int reason)
 	g->sh->window_end = now_ns();
 	g->window_closed = true;
 	set_phase(g, PHASE_CLOSED);
+	wake_monitor(g);
 }
 
 static int close_reason_to_error(int reason)
@@ -612,8 +625,9 @@ _Noreturn void guardian_main(struct frz_freeze *f, int sock)
 	sigaddset(&mask, SIGUSR1);
 	g.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	g.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	g.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	g.batch_items = calloc(f->n_targets ? f->n_targets : 1, sizeof(size_t));
-	if (g.signal_fd < 0 || g.timer_fd < 0 || !g.batch_items)
+	if (g.signal_fd < 0 || g.timer_fd < 0 || g.wake_fd < 0 || !g.batch_items)
 		_exit(72);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.work_cv, NULL);
@@ -629,9 +643,9 @@ _Noreturn void guardian_main(struct frz_freeze *f, int sock)
 	msg_send(&g, 0, 0);
 
 	for (;;) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[5];
 		nfds_t n = 0;
-		int idx_sock = -1, idx_owner = -1, idx_timer, idx_signal;
+		int idx_sock = -1, idx_owner = -1, idx_timer, idx_signal, idx_wake;
 
 		pthread_mutex_lock(&g.mu);
 		/*
@@ -657,10 +671,15 @@ _Noreturn void guardian_main(struct frz_freeze *f, int sock)
 		pfd[n++] = (struct pollfd){ .fd = g.timer_fd, .events = POLLIN };
 		idx_signal = (int)n;
 		pfd[n++] = (struct pollfd){ .fd = g.signal_fd, .events = POLLIN };
+		idx_wake = (int)n;
+		pfd[n++] = (struct pollfd){ .fd = g.wake_fd, .events = POLLIN };
 
-		/* Wake now and then to notice a window closed by the sequencer or a late freeze. */
-		if (poll(pfd, n, 50) < 0 && errno != EINTR)
+		if (poll(pfd, n, 1000) < 0 && errno != EINTR)
 			break;
+		if (pfd[idx_wake].revents) {
+			uint64_t count;
+			(void)!read(g.wake_fd, &count, sizeof(count));
+		}
 
 		if (idx_sock >= 0 && pfd[idx_sock].revents) {
 			struct guardian_msg m;
