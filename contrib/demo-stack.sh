@@ -5,13 +5,24 @@
 #   contrib/demo-stack.sh FREEZESHIM [plan options...]
 #
 # The stack, in a temporary directory under /var/tmp:
-#   lower  ext4 on loop A (disk "demo-lower")
+#   lower  ext4 on loop A (disk "demo-lower", image lower.img)
 #     upper  ext4 on loop B, whose image lives inside lower
-#   data   xfs on loop C (disk "demo-data")
+#   data   xfs on loop C (disk "demo-data", image data.img)
 #   lower-bind  a bind mount of lower, made after upper (the order that
 #               deadlocks tools which freeze in reverse mount order)
 # Only these filesystems are ever named as targets; the machine's own
 # filesystems are never part of the demo.
+#
+# It shows the plan (with the plan options given), then takes a "snapshot"
+# of the two disks the way a cloud would: `freezeshim run` freezes upper,
+# data and lower in dependency order and, inside the window, copies the disk
+# images lower.img and data.img (which live in the temporary directory, on
+# no frozen filesystem, like the state directory).  Then it checks the
+# copies: both filesystems clean (the XFS one once a mount has replayed its
+# log), and upper's image inside the copy of lower clean too, holding the
+# data written to upper just before, never synced.
+# lower_dev, data_dev and upper_dev are set by attach, through printf -v.
+# shellcheck disable=SC2154
 set -eu
 
 freezeshim=${1:?usage: demo-stack.sh FREEZESHIM [plan options...]}
@@ -21,18 +32,29 @@ if [ "$(id -u)" != 0 ]; then
 	echo "demo-stack: run as root: it attaches loop devices and mounts filesystems" >&2
 	exit 77
 fi
-for tool in losetup mkfs.ext4 mkfs.xfs truncate; do
+for tool in losetup mkfs.ext4 mkfs.xfs truncate fsfreeze e2fsck debugfs xfs_repair sha256sum; do
 	if ! command -v "$tool" >/dev/null; then
-		echo "demo-stack: $tool is missing; install util-linux, e2fsprogs and xfsprogs" >&2
+		echo "demo-stack: $tool is missing; install util-linux, e2fsprogs, xfsprogs and coreutils" >&2
 		exit 77
 	fi
 done
 
 dir=$(mktemp -d /var/tmp/freezeshim-demo.XXXXXX)
+mounts=()  # in mount order: every host before what is stored on it
 undo=()
 cleanup() {
 	local i
-	# Newest first; a frozen filesystem would block its unmount: thaw first.
+	# A frozen filesystem would block its unmount, and a guardian still
+	# holding a mountpoint open would make it busy: let freezeshim end any
+	# window (it waits for the guardian), then thaw with fsfreeze, hosts
+	# first (thawing ext4 writes its superblock, into the host's image).
+	if [ -d "$dir/state" ]; then
+		"$freezeshim" thaw --state-dir "$dir/state" >/dev/null 2>&1 || true
+	fi
+	for ((i = 0; i < ${#mounts[@]}; i++)); do
+		fsfreeze -u "${mounts[i]}" >/dev/null 2>&1 || true
+	done
+	# Newest first.
 	for ((i = ${#undo[@]} - 1; i >= 0; i--)); do
 		eval "${undo[i]}" >/dev/null 2>&1 || true
 	done
@@ -44,7 +66,8 @@ trap 'exit 130' INT TERM HUP
 mount_fs() { # DEVICE MOUNTPOINT [OPTIONS]
 	mkdir -p "$2"
 	mount ${3:+-o "$3"} "$1" "$2"
-	undo+=("fsfreeze -u '$2'; umount '$2'")
+	mounts+=("$2")
+	undo+=("umount '$2'")
 }
 attach() { # IMAGE VARIABLE: attach IMAGE, store the loop device in VARIABLE
 	local dev
@@ -69,7 +92,64 @@ mkdir -p "$dir/lower-bind"
 mount --bind "$dir/lower" "$dir/lower-bind"
 undo+=("umount '$dir/lower-bind'")
 
+maps=(--disk-map "$lower_dev=demo-lower" --disk-map "$data_dev=demo-data")
+
 echo "# demo stack in $dir: $lower_dev (demo-lower) holds upper ($upper_dev); $data_dev (demo-data)"
-echo "# $freezeshim plan --disk-map $lower_dev=demo-lower --disk-map $data_dev=demo-data $* demo-lower demo-data"
-"$freezeshim" plan --disk-map "$lower_dev=demo-lower" --disk-map "$data_dev=demo-data" "$@" \
-	demo-lower demo-data
+echo "# $freezeshim plan ${maps[*]} ${*:+$* }demo-lower demo-data"
+"$freezeshim" plan "${maps[@]}" "$@" demo-lower demo-data
+
+# Data the snapshot must hold: written to upper, the innermost filesystem,
+# and left in the page cache (no sync): the freeze has to flush it through
+# upper's image into lower.img.
+head -c 4M /dev/urandom >"$dir/upper/payload"
+head -c 4M /dev/urandom >"$dir/data/payload"
+payload_sum=$(sha256sum <"$dir/upper/payload")
+
+mkdir -m 0700 "$dir/state" "$dir/copies"
+echo
+echo "# $freezeshim -v run --timeout 10 --state-dir $dir/state ${maps[*]} demo-lower demo-data -- cp --sparse=always $dir/lower.img $dir/data.img $dir/copies/"
+run_status=0
+"$freezeshim" -v run --timeout 10 --state-dir "$dir/state" "${maps[@]}" demo-lower demo-data \
+	-- cp --sparse=always "$dir/lower.img" "$dir/data.img" "$dir/copies/" || run_status=$?
+echo "# run: exit status $run_status"
+echo "# $freezeshim status --state-dir $dir/state"
+"$freezeshim" status --state-dir "$dir/state"
+[ "$run_status" = 0 ] || exit 1
+
+echo
+echo "# checking the copies, as a snapshot would be restored"
+failures=0
+check() { # NAME COMMAND...: run a read-only check, print its verdict
+	local name=$1 log
+	shift
+	if log=$("$@" 2>&1); then
+		echo "ok: $name"
+	else
+		echo "FAILED: $name"
+		printf '%s\n' "$log" | sed 's/^/    /'
+		failures=$((failures + 1))
+	fi
+}
+check "lower.img copy: e2fsck -fn clean" e2fsck -fn "$dir/copies/lower.img"
+# A frozen XFS keeps its last metadata changes in its log (the superblock's
+# counters among them): xfs_repair -n reports that log as dirty until a mount
+# replays it, as restoring the snapshot does.  nouuid: the original is mounted.
+mkdir "$dir/data-copy"
+undo+=("umount '$dir/data-copy'")
+replay_log() { # IMAGE DIR: mount the image (loop, detached again at umount)
+	mount -o loop,nouuid "$1" "$2" && umount "$2"
+}
+check "data.img copy: mounted (its log replayed) and unmounted" \
+	replay_log "$dir/copies/data.img" "$dir/data-copy"
+check "data.img copy: xfs_repair -n clean" xfs_repair -n -f "$dir/copies/data.img"
+extract() { # IMAGE PATH OUT: copy PATH out of the ext4 IMAGE (debugfs exits 0 regardless)
+	debugfs -R "dump $2 $3" "$1" && test -s "$3"
+}
+check "upper.img inside the lower.img copy: extracted" \
+	extract "$dir/copies/lower.img" /upper.img "$dir/copies/upper.img"
+check "upper.img inside the lower.img copy: e2fsck -fn clean" e2fsck -fn "$dir/copies/upper.img"
+check "upper.img inside the lower.img copy: payload extracted" \
+	extract "$dir/copies/upper.img" /payload "$dir/copies/payload"
+check "upper.img inside the lower.img copy: payload written before the freeze, never synced, intact" \
+	test "$(sha256sum <"$dir/copies/payload" 2>/dev/null)" = "$payload_sum"
+[ "$failures" = 0 ] || exit 1

@@ -147,6 +147,15 @@ struct frz_freeze {
 	bool mlocked, oom_adjusted;
 	char saved_oom_adj[16];
 	int devnull_fd;
+	/*
+	 * /sys/kernel/rcu_expedited: each FIFREEZE waits for three RCU grace
+	 * periods (one per freeze level of the superblock), 8-16 ms each at
+	 * HZ=250, while writers are already blocked.  Expedited grace periods
+	 * take microseconds, so it is set to 1 for the freezes and put back.
+	 */
+	int rcu_fd;
+	bool rcu_was_normal;   /* it read 0: we set 1 and restore 0 */
+	_Atomic bool rcu_expedited_by_us;
 	int owner_pidfd;
 };
 
@@ -154,6 +163,9 @@ struct frz_freeze {
 _Noreturn void guardian_main(struct frz_freeze *f, int sock);
 /* The thaw of last resort when the guardian died in the window: in the owner. */
 void freeze_fallback_thaw(struct frz_freeze *f);
+/* Expedited RCU for the freezes, and back (pwrite only: usable in the window). */
+void rcu_expedite(struct frz_freeze *f);
+void rcu_restore(struct frz_freeze *f);
 
 /* record.c: the lock and the state record. */
 int state_dir_open(struct frz_ctx *ctx, const char *dir, bool create, int *ret_fd);
@@ -172,6 +184,10 @@ struct record_fs {
 	char *fstype;
 	char *mountpoint;
 };
+struct record_md {
+	char name[32];
+	char saved[24];
+};
 struct record {
 	pid_t owner, guardian;
 	unsigned long long owner_start, guardian_start;  /* /proc/PID/stat starttime */
@@ -181,6 +197,9 @@ struct record {
 	enum window_phase phase;
 	struct record_fs *fs;
 	size_t n_fs;
+	struct record_md *md;   /* md arrays whose sync_action the window froze */
+	size_t n_md;
+	bool rcu_expedite;      /* the window may leave /sys/kernel/rcu_expedited at 1 */
 };
 int record_read(int dir_fd, struct record **ret);   /* -ENOENT when there is none */
 void record_free(struct record *r);

@@ -50,7 +50,7 @@ FRZ_EXPORT int frz_freeze_new(struct frz_plan *plan, struct frz_freeze **ret_fre
 	f->timeout_ns = FRZ_DEFAULT_TIMEOUT_MS * 1000000ull;
 	f->state_dir = strdup(FRZ_DEFAULT_STATE_DIR);
 	f->state_dir_fd = f->lock_fd = f->record_fd = -1;
-	f->guardian_pidfd = f->sock = f->devnull_fd = f->owner_pidfd = -1;
+	f->guardian_pidfd = f->sock = f->devnull_fd = f->owner_pidfd = f->rcu_fd = -1;
 	pthread_mutex_init(&f->sock_mutex, NULL);
 	pthread_mutex_init(&f->wd_mutex, NULL);
 	pthread_condattr_t attr;
@@ -100,7 +100,7 @@ FRZ_EXPORT struct frz_freeze *frz_freeze_unref(struct frz_freeze *f)
 	md_sync_free(f->md, f->n_md);
 	free(f->record.fs_state_off);
 	for (int *fd = (int[]){ f->record_fd, f->lock_fd, f->state_dir_fd, f->guardian_pidfd,
-				f->devnull_fd, f->owner_pidfd, -2 };
+				f->devnull_fd, f->owner_pidfd, f->rcu_fd, -2 };
 	     *fd != -2; fd++)
 		if (*fd >= 0)
 			close(*fd);
@@ -404,6 +404,30 @@ static int devnull_open(struct frz_freeze *f)
 	return f->devnull_fd < 0 ? -errno : 0;
 }
 
+/* Without the file (old kernel, read-only /sys) the freezes are just slower. */
+static void rcu_open(struct frz_freeze *f)
+{
+	char value[4] = "";
+
+	f->rcu_fd = open("/sys/kernel/rcu_expedited", O_RDWR | O_CLOEXEC);
+	if (f->rcu_fd < 0)
+		return;
+	if (pread(f->rcu_fd, value, sizeof(value) - 1, 0) > 0 && value[0] == '0')
+		f->rcu_was_normal = true;
+}
+
+void rcu_expedite(struct frz_freeze *f)
+{
+	if (f->rcu_fd >= 0 && f->rcu_was_normal && pwrite(f->rcu_fd, "1", 1, 0) == 1)
+		atomic_store(&f->rcu_expedited_by_us, true);
+}
+
+void rcu_restore(struct frz_freeze *f)
+{
+	if (atomic_exchange(&f->rcu_expedited_by_us, false))
+		(void)!pwrite(f->rcu_fd, "0", 1, 0);
+}
+
 static void *watchdog_main(void *arg);
 
 static int guardian_start(struct frz_freeze *f)
@@ -480,13 +504,19 @@ FRZ_EXPORT int frz_freeze_prepare(struct frz_freeze *f)
 
 	if ((r = targets_build(f)) < 0)
 		return r;
+	if (f->n_targets == 0)
+		return frz_fail(ctx, EINVAL,
+				"nothing to freeze or flush: the targets' filesystems are pseudo, network or "
+				"read-only filesystems (see 'freezeshim plan')");
 	if ((r = state_dir_open(ctx, f->state_dir, true, &f->state_dir_fd)) < 0)
 		return r;
 	if ((r = lock_take(f)) < 0)
 		return r;
+	/* By device, and by path for btrfs subvolumes, whose st_dev is their own. */
+	const struct frz_fs *state_fs = topology_fs_of_path(f->plan->topo, f->state_dir);
 	if (fstat(f->state_dir_fd, &st) == 0)
 		for (size_t i = 0; i < f->n_targets; i++)
-			if (f->targets[i].fs->devno == st.st_dev)
+			if (f->targets[i].fs->devno == st.st_dev || f->targets[i].fs == state_fs)
 				return frz_fail(ctx, EINVAL,
 						"the state directory %s is on %s, which is to be frozen: "
 						"use a --state-dir on tmpfs (/run)", f->state_dir,
@@ -498,6 +528,7 @@ FRZ_EXPORT int frz_freeze_prepare(struct frz_freeze *f)
 		return r;
 	if ((r = shared_map(f)) < 0 || (r = devnull_open(f)) < 0)
 		return r;
+	rcu_open(f);
 	if ((r = record_write(f)) < 0)
 		return r;
 	if ((r = guardian_start(f)) < 0) {
@@ -748,6 +779,10 @@ FRZ_EXPORT int frz_freeze_detach(struct frz_freeze *f)
 	if (!f || !f->window_open)
 		return -EINVAL;
 	r = guardian_call(f, OP_DETACH, 0, now_ns() + 5000000000ull);
+	if (r == -FRZ_ERR_ABORTED)
+		return frz_fail(f->ctx, FRZ_ERR_ABORTED,
+				"the window was closed (%s) before the guardian took it over: "
+				"everything was thawed", frz_close_reason_to_string(frz_freeze_get_close_reason(f)));
 	if (r < 0)
 		return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian did not take the window over");
 	watchdog_stop(f);
@@ -804,6 +839,7 @@ void freeze_fallback_thaw(struct frz_freeze *f)
 		record_set_fs_state(f, i, atomic_load(&sh->fs[i].state));
 	}
 	md_sync_restore(f->md, f->n_md);
+	rcu_restore(f);
 	int none = FRZ_CLOSE_NONE;
 	atomic_compare_exchange_strong(&sh->close_reason, &none, FRZ_CLOSE_ABORT);
 	if (!sh->window_end)

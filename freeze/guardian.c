@@ -40,7 +40,7 @@
 #include "freeze-internal.h"
 
 #define GUARDIAN_STACK_SIZE (128 * 1024)
-#define GUARDIAN_MAX_WORKERS 16
+#define GUARDIAN_MAX_WORKERS 64
 
 enum item_op { ITEM_FLUSH, ITEM_FREEZE, ITEM_THAW };
 
@@ -274,6 +274,8 @@ static void batch_wait(struct guardian *g, bool participate)
 			g->running_items--;
 			if (id == g->batch_id)
 				g->batch_done++;
+			if (g->window_closed && g->running_items == 0)
+				wake_monitor(g);
 			continue;
 		}
 		pthread_cond_wait(&g->done_cv, &g->mu);
@@ -318,6 +320,7 @@ static void thaw_all(struct guardian *g, int reason)
 		batch_wait(g, true);
 	}
 	md_sync_restore(f->md, f->n_md);
+	rcu_restore(f);
 	g->sh->window_end = now_ns();
 	g->window_closed = true;
 	set_phase(g, PHASE_CLOSED);
@@ -378,6 +381,7 @@ static int run_freeze(struct guardian *g, uint64_t deadline)
 	g->freezing_started = true;
 	set_phase(g, PHASE_FREEZING);
 	(void)md_sync_freeze(f->md, f->n_md);
+	rcu_expedite(f);
 	g->sh->window_start = now_ns();
 
 	for (unsigned level = 0; level < f->n_levels && !g->aborting && !g->freeze_failed; level++) {
@@ -412,6 +416,8 @@ static int run_freeze(struct guardian *g, uint64_t deadline)
 		thaw_all(g, g->abort_reason);
 		return close_reason_to_error(atomic_load(&g->sh->close_reason));
 	}
+	/* Thaws need no grace period: back to normal for the rest of the window. */
+	rcu_restore(f);
 	set_phase(g, PHASE_FROZEN);
 	return 0;
 }
@@ -501,6 +507,11 @@ static void handle_command(struct guardian *g, const struct guardian_msg *m)
 		request_abort(g, (int)m->arg);
 		break;
 	case OP_DETACH:
+		/* A window a signal or the deadline already closed cannot be handed over. */
+		if (g->window_closed || g->aborting) {
+			msg_send(g, OP_DETACH, -FRZ_ERR_ABORTED);
+			break;
+		}
 		g->detached = true;
 		msg_send(g, OP_DETACH, 0);
 		break;
@@ -534,6 +545,7 @@ static void close_other_fds(struct frz_freeze *f, int sock)
 	keep[n++] = f->state_dir_fd;
 	keep[n++] = f->lock_fd;
 	keep[n++] = f->record_fd;
+	keep[n++] = f->rcu_fd;
 	for (size_t i = 0; i < f->n_targets; i++)
 		keep[n++] = f->targets[i].fd;
 	for (size_t i = 0; i < f->n_md; i++)

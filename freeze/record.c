@@ -13,6 +13,8 @@
  *   deadline UNIX-SECONDS|-
  *   phase WORD
  *   fs STATE MAJ:MIN MOUNT-ID FSTYPE MOUNTPOINT      (one per filesystem, in freeze order)
+ *   md NAME SAVED-ACTION                             (one per md array paused for the window)
+ *   rcu_expedited 0                                  (we set it to 1 for the freezes)
  *
  * STARTTIME is field 22 of /proc/PID/stat, so a recycled pid is never taken
  * for the process that wrote the record.  FSTYPE and MOUNTPOINT escape space,
@@ -234,6 +236,11 @@ int record_write(struct frz_freeze *f)
 		put_escaped(out, t->mountpoint);
 		fputc('\n', out);
 	}
+	for (size_t i = 0; i < f->n_md; i++)
+		if (!streq(f->md[i].saved, "frozen"))
+			fprintf(out, "md %s %s\n", f->md[i].name, f->md[i].saved[0] ? f->md[i].saved : "idle");
+	if (f->rcu_was_normal)
+		fputs("rcu_expedited 0\n", out);
 	if (fflush(out) != 0)
 		return -ENOMEM;
 
@@ -313,6 +320,7 @@ void record_free(struct record *r)
 		free(r->fs[i].mountpoint);
 	}
 	free(r->fs);
+	free(r->md);
 	free(r);
 }
 
@@ -361,6 +369,19 @@ int record_read(int dir_fd, struct record **ret)
 			r->deadline_sec = ll;
 		} else if (sscanf(line, "phase %31s", word) == 1) {
 			r->phase = window_phase_from_string(word);
+		} else if (streq(line, "rcu_expedited 0")) {
+			r->rcu_expedite = true;
+		} else if (sscanf(line, "md %31s %23s", word, a) == 2) {
+			struct record_md *n = realloc(r->md, (r->n_md + 1) * sizeof(*n));
+			if (!n) {
+				record_free(r);
+				return -ENOMEM;
+			}
+			r->md = n;
+			snprintf(r->md[r->n_md].name, sizeof(r->md[r->n_md].name), "%s", word);
+			memcpy(r->md[r->n_md].saved, a, sizeof(r->md[r->n_md].saved));
+			r->md[r->n_md].saved[sizeof(r->md[r->n_md].saved) - 1] = '\0';
+			r->n_md++;
 		} else if (sscanf(line, "fs %31s %u:%u %d %511s %4095s", word, &maj, &min, &mnt_id, a, b) == 6) {
 			struct record_fs *n = realloc(r->fs, (r->n_fs + 1) * sizeof(*n));
 			if (!n) {

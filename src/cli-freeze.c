@@ -262,8 +262,12 @@ static char *resolve_command(const char *name)
 	const char *path;
 	char *copy, *dir, *save = NULL;
 
-	if (strchr(name, '/'))
+	if (strchr(name, '/')) {
+		struct stat st;
+		if (stat(name, &st) < 0 || !S_ISREG(st.st_mode) || access(name, X_OK) < 0)
+			return NULL;
 		return strdup(name);
+	}
 	path = getenv("PATH");
 	if (!path || !*path)
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -296,7 +300,8 @@ static pid_t command_spawn(char **command, int *ret_go_fd)
 	pid_t pid;
 
 	if (!exe) {
-		fprintf(stderr, "freezeshim: command '%s' not found on PATH\n", command[0]);
+		fprintf(stderr, "freezeshim: command '%s' not found%s or not executable; nothing was frozen\n",
+			command[0], strchr(command[0], '/') ? "" : " on PATH");
 		return -ENOENT;
 	}
 	if (pipe2(go, O_CLOEXEC) < 0)
@@ -355,6 +360,20 @@ static void print_freeze_summary(struct frz_freeze *f)
 	}
 }
 
+/* Is standard output or error a file on a filesystem this window freezes? */
+static bool std_output_on_targets(const struct frz_freeze *f)
+{
+	for (int fd = 1; fd <= 2; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			continue;
+		for (size_t i = 0; i < frz_freeze_get_n_filesystems(f); i++)
+			if (frz_fs_get_devno(frz_freeze_get_filesystem(f, i)) == st.st_dev)
+				return true;
+	}
+	return false;
+}
+
 static int exit_for_signal_or(int code)
 {
 	int s = atomic_load(&sig.signo);
@@ -378,6 +397,13 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 	r = frz_plan_new(ctx, (const char *const *)o.targets, o.n_targets, o.plan_flags, &plan);
 	if (r < 0)
 		return cli_error(ctx, r);
+	/*
+	 * Discovery is done (its findings are the plan's warnings, scoped to the
+	 * plan); from here warnings are about this window, such as a filesystem
+	 * someone else had frozen: always worth a line after the thaw.
+	 */
+	if (frz_ctx_get_log_priority(ctx) < LOG_WARNING)
+		frz_ctx_set_log_priority(ctx, LOG_WARNING);
 	if ((r = frz_freeze_new(plan, &f)) < 0) {
 		frz_plan_unref(plan);
 		return cli_error(ctx, r);
@@ -426,13 +452,20 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 	}
 
 	if (!run) {
+		/*
+		 * After the detach the filesystems stay frozen: a message written to
+		 * a file on one of them would block us until the deadline.
+		 */
+		bool output_frozen = std_output_on_targets(f);
+		if (output_frozen)
+			frz_ctx_set_log_fn(ctx, NULL, NULL);
 		r = frz_freeze_detach(f);
 		if (r < 0) {
 			(void)frz_freeze_thaw(f);
 			code = cli_error(ctx, r);
 			goto out;
 		}
-		if (verbose)
+		if (verbose && !output_frozen)
 			print_freeze_summary(f);
 		code = 0;
 		goto out;
@@ -466,19 +499,24 @@ out:
 	return code;
 }
 
+/* Timings with -v. */
+static void set_log_priority(struct frz_ctx *ctx, bool verbose)
+{
+	if (verbose && frz_ctx_get_log_priority(ctx) < LOG_INFO)
+		frz_ctx_set_log_priority(ctx, LOG_INFO);
+}
+
 int cli_freeze(struct frz_ctx *ctx, int argc, char **argv, bool verbose)
 {
 	signals_take();
-	if (verbose && frz_ctx_get_log_priority(ctx) < LOG_INFO)
-		frz_ctx_set_log_priority(ctx, LOG_INFO);
+	set_log_priority(ctx, verbose);
 	return freeze_or_run(ctx, argc, argv, false, verbose);
 }
 
 int cli_run(struct frz_ctx *ctx, int argc, char **argv, bool verbose)
 {
 	signals_take();
-	if (verbose && frz_ctx_get_log_priority(ctx) < LOG_INFO)
-		frz_ctx_set_log_priority(ctx, LOG_INFO);
+	set_log_priority(ctx, verbose);
 	return freeze_or_run(ctx, argc, argv, true, verbose);
 }
 
@@ -635,11 +673,42 @@ int cli_status(struct frz_ctx *ctx, int argc, char **argv)
 	return live == REC_STALE ? 1 : 0;
 }
 
-/* Thaw what a dead run recorded, through descriptors checked against the record. */
+/* Resume the md arrays a dead run paused: "idle", then a check or repair again. */
+static int md_restore_recorded(const struct record *rec)
+{
+	int failures = 0;
+
+	for (size_t i = 0; i < rec->n_md; i++) {
+		const struct record_md *m = &rec->md[i];
+		char path[96];
+		int fd;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/md/sync_action", m->name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "idle\n", 5) != 5 ||
+		    ((streq(m->saved, "check") || streq(m->saved, "repair")) &&
+		     (write(fd, m->saved, strlen(m->saved)) < 0))) {
+			fprintf(stderr, "freezeshim: cannot resume %s (write 'idle' to %s): %m\n", m->name, path);
+			failures++;
+		} else {
+			printf("resumed %s (sync_action was %s)\n", m->name, m->saved);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return failures;
+}
+
+/*
+ * Thaw what a dead run recorded, through descriptors checked against the
+ * record.  A filesystem that cannot be reached any more (unmounted while
+ * frozen, or replaced at its path) is reported, and the record is kept as
+ * state.unresolved: it must not block every later run.
+ */
 static int thaw_recorded(const char *dir, int dir_fd, struct record *rec)
 {
 	_cleanup_close_ int lock_fd = -1;
-	int failures = 0, thawed = 0;
+	int failures = 0, thawed = 0, unreachable = 0;
 
 	lock_fd = openat(dir_fd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -655,18 +724,19 @@ static int thaw_recorded(const char *dir, int dir_fd, struct record *rec)
 			continue;
 		fd = open(r->mountpoint, O_RDONLY | O_DIRECTORY | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0) {
-			fprintf(stderr, "freezeshim: cannot open %s to thaw it: %m; use SysRq-j "
-				"(echo j > /proc/sysrq-trigger) to thaw every filesystem\n", r->mountpoint);
-			failures++;
+			fprintf(stderr, "freezeshim: cannot open %s to thaw it: %m; if it is still "
+				"frozen, only SysRq-j (echo j > /proc/sysrq-trigger) thaws it\n", r->mountpoint);
+			unreachable++;
 			continue;
 		}
 		if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
 		    ((stx.stx_mask & STATX_MNT_ID) && (int)stx.stx_mnt_id != r->mnt_id) ||
 		    (!streq(r->fstype, "btrfs") && makedev(stx.stx_dev_major, stx.stx_dev_minor) != r->devno)) {
 			fprintf(stderr, "freezeshim: %s is no longer the mount that was frozen; not "
-				"touching it\n", r->mountpoint);
+				"touching it (if the old one is still frozen, only SysRq-j thaws it)\n",
+				r->mountpoint);
 			close(fd);
-			failures++;
+			unreachable++;
 			continue;
 		}
 		if (ioctl(fd, FITHAW, 0) == 0) {
@@ -680,8 +750,23 @@ static int thaw_recorded(const char *dir, int dir_fd, struct record *rec)
 		}
 		close(fd);
 	}
+	failures += md_restore_recorded(rec);
+	if (rec->rcu_expedite) {
+		/* The dead run may have left RCU expedited: put back what it found. */
+		int fd = open("/sys/kernel/rcu_expedited", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)!write(fd, "0", 1);
+			close(fd);
+		}
+	}
 	if (failures)
+		return 12;   /* the record stays: a FITHAW that failed may succeed later */
+	if (unreachable) {
+		renameat(dir_fd, "state", dir_fd, "state.unresolved");
+		fprintf(stderr, "freezeshim: the record is kept as %s/state.unresolved\n", dir);
 		return 12;
+	}
+	(void)thawed;
 	unlinkat(dir_fd, "state", 0);
 	return 0;
 }
@@ -740,6 +825,16 @@ int cli_thaw(struct frz_ctx *ctx, int argc, char **argv)
 		return 0;
 	}
 	if (live == REC_ACTIVE && stale_only) {
+		record_free(rec);
+		return 0;
+	}
+	if (guardian_alive && rec->phase == PHASE_CLOSED) {
+		/* It already thawed; what keeps it is a freeze the kernel has not finished. */
+		for (size_t i = 0; i < rec->n_fs; i++)
+			if (rec->fs[i].state == FS_FREEZING)
+				printf("the guardian %d has thawed everything; it waits for the kernel to "
+				       "finish a freeze of %s, which it undoes at once\n",
+				       (int)rec->guardian, rec->fs[i].mountpoint);
 		record_free(rec);
 		return 0;
 	}

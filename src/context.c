@@ -86,12 +86,12 @@ void ctx_log_buffer_end(struct frz_ctx *ctx)
 	if (!b)
 		return;
 	ctx->log_buffer = NULL;
-	for (size_t off = 0; off < b->len;) {
+	for (size_t off = 0; ctx->log_fn && off < b->len;) {
 		const char *text = b->data + off + 1;
 		log_replay(ctx, (unsigned char)b->data[off], "%s", text);
 		off += strlen(text) + 2;
 	}
-	if (b->dropped)
+	if (b->dropped && ctx->log_fn)
 		log_replay(ctx, LOG_WARNING, "%zu log messages of the I/O-pause window were dropped",
 			   b->dropped);
 	pthread_mutex_destroy(&b->mutex);
@@ -110,8 +110,6 @@ int frz_fail(struct frz_ctx *ctx, int err, const char *format, ...)
 	va_end(ap);
 	free(ctx->error);
 	ctx->error = msg;
-	if (msg)
-		frz_log_cond(ctx, LOG_DEBUG, "%s", msg);
 	return err > 0 ? -err : err;
 }
 

@@ -545,7 +545,7 @@ one_round() {
 		if [ "$rc" = 0 ]; then
 			RUN_OK=$((RUN_OK + 1))
 		else
-			RUN_FAILS="$RUN_FAILS round $r: exit $rc $(head -c 200 "$T/out/run.$r.err" | tr '\n' ' ');"
+			RUN_FAILS="$RUN_FAILS round $r: exit $rc $(grep -v ": warning: " "$T/out/run.$r.err" | head -c 300 | tr '\n' ' ');"
 		fi
 		t=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
 		if awk -v t="$t" 'BEGIN { exit !(t > 5) }'; then
