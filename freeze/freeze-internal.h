@@ -115,6 +115,7 @@ struct frz_freeze {
 
 	struct freeze_target *targets;
 	size_t n_targets;
+	size_t *batch_items;   /* the guardian's work list, allocated before the fork */
 	unsigned n_levels;
 	struct md_sync *md;
 	size_t n_md;

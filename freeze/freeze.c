@@ -97,6 +97,7 @@ FRZ_EXPORT struct frz_freeze *frz_freeze_unref(struct frz_freeze *f)
 		if (f->targets[i].fd >= 0)
 			close(f->targets[i].fd);
 	free(f->targets);
+	free(f->batch_items);
 	md_sync_free(f->md, f->n_md);
 	free(f->record.fs_state_off);
 	for (int *fd = (int[]){ f->record_fd, f->lock_fd, f->state_dir_fd, f->guardian_pidfd,
@@ -430,6 +431,13 @@ void rcu_restore(struct frz_freeze *f)
 
 static void *watchdog_main(void *arg);
 
+/*
+ * fork() copies only the calling thread: a lock another thread held at that
+ * moment stays locked in the child for ever.  The guardian therefore
+ * allocates nothing and takes no library lock; glibc's own fork handling
+ * covers malloc and thread creation.  (A sanitizer's allocator is not
+ * covered: the CLI forks while it is single-threaded.)
+ */
 static int guardian_start(struct frz_freeze *f)
 {
 	int sv[2], r;
@@ -528,6 +536,9 @@ FRZ_EXPORT int frz_freeze_prepare(struct frz_freeze *f)
 		return r;
 	if ((r = shared_map(f)) < 0 || (r = devnull_open(f)) < 0)
 		return r;
+	f->batch_items = calloc(f->n_targets, sizeof(size_t));
+	if (!f->batch_items)
+		return -ENOMEM;
 	rcu_open(f);
 	if ((r = record_write(f)) < 0)
 		return r;

@@ -638,7 +638,7 @@ _Noreturn void guardian_main(struct frz_freeze *f, int sock)
 	g.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	g.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	g.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	g.batch_items = calloc(f->n_targets ? f->n_targets : 1, sizeof(size_t));
+	g.batch_items = f->batch_items;   /* allocated before the fork: nothing is allocated here */
 	if (g.signal_fd < 0 || g.timer_fd < 0 || g.wake_fd < 0 || !g.batch_items)
 		_exit(72);
 	pthread_mutex_init(&g.mu, NULL);

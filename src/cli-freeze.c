@@ -223,11 +223,7 @@ static void *signal_thread(void *arg)
 			kill(-pgid, SIGKILL);
 		struct frz_freeze *f = atomic_load(&sig.freeze);
 		if (!f) {
-			/*
-			 * Not prepared yet (planning, opening a mountpoint whose FUSE
-			 * daemon hangs): nothing can be frozen, leave at once.  A
-			 * guardian already forked sees us die and exits.
-			 */
+			/* The window is over (thawed or never opened): just leave. */
 			_exit(128 + s);
 		}
 		frz_freeze_abort(f);
@@ -237,15 +233,40 @@ static void *signal_thread(void *arg)
 
 static sigset_t signal_set;
 
-/* Before any thread: every thread inherits the mask, only ours takes them. */
-static void signals_take(void)
+/* Before the guardian exists nothing can be frozen: a signal just ends us. */
+static void early_signal(int signo)
 {
-	pthread_attr_t attr;
+	pid_t pgid = atomic_load(&sig.child_pgid);
+
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
+	_exit(128 + signo);
+}
+
+/*
+ * Until the guardian is forked the process stays single-threaded (fork
+ * copies only the calling thread, and a lock held by another one would stay
+ * locked in the guardian), so early signals get a plain handler.
+ */
+static void signals_early(void)
+{
+	struct sigaction sa = { .sa_handler = early_signal };
 
 	sigemptyset(&signal_set);
 	sigaddset(&signal_set, SIGINT);
 	sigaddset(&signal_set, SIGTERM);
 	sigaddset(&signal_set, SIGHUP);
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Once prepared: one thread takes the signals and closes the window instead. */
+static void signals_take(void)
+{
+	pthread_attr_t attr;
+
 	pthread_sigmask(SIG_BLOCK, &signal_set, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -428,8 +449,10 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 	}
 	r = frz_freeze_prepare(f);
 	/* From here a signal closes the window instead of ending the process. */
-	if (r == 0)
+	if (r == 0) {
 		atomic_store(&sig.freeze, f);
+		signals_take();
+	}
 	if (r < 0) {
 		code = exit_for_signal_or(cli_error(ctx, r));
 		goto out;
@@ -508,14 +531,14 @@ static void set_log_priority(struct frz_ctx *ctx, bool verbose)
 
 int cli_freeze(struct frz_ctx *ctx, int argc, char **argv, bool verbose)
 {
-	signals_take();
+	signals_early();
 	set_log_priority(ctx, verbose);
 	return freeze_or_run(ctx, argc, argv, false, verbose);
 }
 
 int cli_run(struct frz_ctx *ctx, int argc, char **argv, bool verbose)
 {
-	signals_take();
+	signals_early();
 	set_log_priority(ctx, verbose);
 	return freeze_or_run(ctx, argc, argv, true, verbose);
 }
