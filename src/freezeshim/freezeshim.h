@@ -208,6 +208,11 @@ const char *frz_consistency_to_string(enum frz_consistency consistency);
  * The caller must also avoid writing to the frozen filesystems (its own log
  * files included): such a write blocks until the thaw.
  *
+ * frz_freeze_prepare() forks the guardian.  After the fork it allocates
+ * nothing and takes no lock of the caller's libraries, so a caller with
+ * other threads is fine with glibc; a sanitizer's allocator is the
+ * exception (fork from a single-threaded point there).
+ *
  * Needs CAP_SYS_ADMIN.  One session per plan; not reusable after the thaw.
  */
 struct frz_freeze;
