@@ -461,6 +461,9 @@ static void *sequencer_main(void *arg)
 		}
 		msg_send(g, op, r);
 		pthread_cond_broadcast(&g->done_cv);
+		/* A request answered after the window closed may be the last thing it waited for. */
+		if (g->window_closed)
+			wake_monitor(g);
 	}
 	pthread_mutex_unlock(&g->mu);
 	return NULL;
