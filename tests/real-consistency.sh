@@ -45,6 +45,9 @@
 # shellcheck disable=SC2016,SC2317
 
 set -eu
+# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# shellcheck source=tests/lib/real-kernel.sh
+. "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
 skip() {
@@ -83,50 +86,12 @@ FSTYPES=(ext4 xfs btrfs)
 # loop mount of an xfs copy during its log recovery.
 
 T=
-UNDO=()
 THAW=()
 RUN_PID=
 WATCHDOG_PID=
 WRITER_PIDS=()
 CHECK_LOOP=
 CHECK_MOUNTED=
-
-record() {
-	UNDO+=("$(printf '%q ' "$@")")
-}
-
-is_mounted() {
-	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' \
-		/proc/self/mountinfo
-}
-
-undo_loop() {
-	local i
-
-	for i in 1 2 3 4 5; do
-		losetup -d "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: losetup -d $1 failed" >&2
-	return 1
-}
-
-undo_mount() {
-	local i
-
-	is_mounted "$1" || return 0
-	for i in 1 2 3 4 5; do
-		umount "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: umount $1 failed, detaching lazily" >&2
-	umount -l "$1"
-}
-
-undo_btrfs_forget() {
-	btrfs device scan --forget "$1" >/dev/null 2>&1
-	return 0
-}
 
 thaw_all() {
 	local m
@@ -235,23 +200,6 @@ mkdir "$CHECK_MNT"
 	kill -TERM $$
 ) &
 WATCHDOG_PID=$!
-
-run() {
-	if ! "$@" >>"$LOG" 2>&1; then
-		echo "# setup failed: $*" >&2
-		tail -n 20 "$LOG" | sed 's/^/#   /' >&2
-		return 1
-	fi
-}
-
-new_loop() {
-	local dev
-
-	[ -e "$2" ] || truncate -s "$3" "$2"
-	dev=$(losetup -f --show "$2")
-	record undo_loop "$dev"
-	printf -v "$1" '%s' "$dev"
-}
 
 mount_fs() {
 	local dev=$1 mnt=$2
@@ -548,7 +496,7 @@ one_round() {
 		if [ "$rc" = 0 ]; then
 			RUN_OK=$((RUN_OK + 1))
 		else
-			RUN_FAILS="$RUN_FAILS round $r: exit $rc $(grep -v ": warning: " "$T/out/run.$r.err" | head -c 300 | tr '\n' ' ');"
+			RUN_FAILS="$RUN_FAILS round $r: exit $rc $(grep -v ": warning: " "$T/out/run.$r.err" | tail -n 2 | head -c 400 | tr '\n' ' ');"
 		fi
 		t=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
 		if awk -v t="$t" 'BEGIN { exit !(t > 5) }'; then

@@ -21,6 +21,9 @@
 # shellcheck disable=SC2016,SC2317
 
 set -eu
+# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# shellcheck source=tests/lib/real-kernel.sh
+. "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
 skip() {
@@ -59,43 +62,10 @@ GIVEUP_SEC=5		# after which a blocked write is rescued by the test
 # window process group (as -PGID), for the watchdog and the trap.
 
 T=
-UNDO=()
 THAW=()
 RUN_PID=
 WATCHDOG_PID=
 PENDING_IO=()		# background writers of the current round
-
-record() {
-	UNDO+=("$(printf '%q ' "$@")")
-}
-
-is_mounted() {
-	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' \
-		/proc/self/mountinfo
-}
-
-undo_loop() {
-	local i
-
-	for i in 1 2 3 4 5; do
-		losetup -d "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: losetup -d $1 failed" >&2
-	return 1
-}
-
-undo_mount() {
-	local i
-
-	is_mounted "$1" || return 0
-	for i in 1 2 3 4 5; do
-		umount "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: umount $1 failed, detaching lazily" >&2
-	umount -l "$1"
-}
 
 # fsfreeze -u every test mount, hosts first; errors (not frozen) ignored.
 thaw_all() {
@@ -237,23 +207,6 @@ LOG=$T/setup.log
 	kill -TERM $$
 ) &
 WATCHDOG_PID=$!
-
-run() {
-	if ! "$@" >>"$LOG" 2>&1; then
-		echo "# setup failed: $*" >&2
-		tail -n 20 "$LOG" | sed 's/^/#   /' >&2
-		return 1
-	fi
-}
-
-new_loop() {
-	local dev
-
-	[ -e "$2" ] || truncate -s "$3" "$2"
-	dev=$(losetup -f --show "$2")
-	record undo_loop "$dev"
-	printf -v "$1" '%s' "$dev"
-}
 
 mount_fs() {
 	local dev=$1 mnt=$2

@@ -19,6 +19,9 @@
 # shellcheck disable=SC2016,SC2317,SC2153
 
 set -eu
+# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# shellcheck source=tests/lib/real-kernel.sh
+. "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
 skip() {
@@ -62,20 +65,8 @@ MAIN_PID=$$
 # without killing anything else.
 
 T=
-UNDO=()
 WATCHDOG_PID=
 FUSE_PID=
-
-record() {
-	UNDO+=("$(printf '%q ' "$@")")
-}
-
-# Is $1 a mountpoint?  Reads mountinfo only: never stats the path, which
-# could hang on a dead FUSE mount or a frozen filesystem.
-is_mounted() {
-	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' \
-		/proc/self/mountinfo
-}
 
 # alive PID: some thread of PID is not yet dead.  Not kill -0: a zombie (an
 # unreaped child, or an orphan where init does not reap) answers kill -0.
@@ -174,29 +165,6 @@ rescue() {
 		sleep 0.3
 	done
 	thaw_all
-}
-
-undo_loop() {
-	local i
-
-	for i in 1 2 3 4 5; do
-		losetup -d "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: losetup -d $1 failed" >&2
-	return 1
-}
-
-undo_mount() {
-	local i
-
-	is_mounted "$1" || return 0
-	for i in 1 2 3 4 5; do
-		umount "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: umount $1 failed, detaching lazily" >&2
-	umount -l "$1"
 }
 
 undo_fuse() {
@@ -311,26 +279,6 @@ step "setup" 60
 	done
 ) </dev/null &
 WATCHDOG_PID=$!
-
-# Run a setup command quietly; on failure show its output and stop.
-run() {
-	if ! "$@" >>"$LOG" 2>&1; then
-		echo "# setup failed: $*" >&2
-		tail -n 20 "$LOG" | sed 's/^/#   /' >&2
-		return 1
-	fi
-}
-
-# new_loop VAR IMAGE SIZE [losetup args]: sparse image on a free loop device.
-new_loop() {
-	local var=$1 img=$2 size=$3 dev
-
-	shift 3
-	[ -e "$img" ] || truncate -s "$size" "$img"
-	dev=$(losetup -f --show "$@" "$img")
-	record undo_loop "$dev"
-	printf -v "$var" '%s' "$dev"
-}
 
 # mount_fs DEV MNT [mount args...]: mount a block filesystem that the test
 # may freeze.

@@ -14,6 +14,9 @@
 # shellcheck disable=SC2016,SC2317,SC2153
 
 set -eu
+# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# shellcheck source=tests/lib/real-kernel.sh
+. "$(dirname "$0")/lib/real-kernel.sh"
 
 skip() {
 	echo "# SKIP: $*"
@@ -43,49 +46,7 @@ FUSE_PASSTHROUGH=${FUSE_PASSTHROUGH:?set FUSE_PASSTHROUGH to tests/fuse-passthro
 
 T=
 CLI_PID=
-UNDO=()
 THAW=()
-
-record() {
-	UNDO+=("$(printf '%q ' "$@")")
-}
-
-# Is $1 a mountpoint?  Reads mountinfo only: never stats the path, which
-# could hang on a dead FUSE mount.  Test paths contain no escaped characters.
-is_mounted() {
-	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' \
-		/proc/self/mountinfo
-}
-
-undo_loop() {
-	local i
-
-	for i in 1 2 3 4 5; do
-		losetup -d "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: losetup -d $1 failed" >&2
-	return 1
-}
-
-undo_mount() {
-	local i
-
-	is_mounted "$1" || return 0
-	for i in 1 2 3 4 5; do
-		umount "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "# teardown: umount $1 failed, detaching lazily" >&2
-	umount -l "$1"
-}
-
-# Drop btrfs's registration of a device that is about to be detached.
-undo_btrfs_forget() {
-	command -v btrfs >/dev/null 2>&1 || return 0
-	btrfs device scan --forget "$1" >/dev/null 2>&1
-	return 0
-}
 
 undo_fuse() {
 	local pid=$1 mnt=$2 i
@@ -154,25 +115,6 @@ trap 'exit 129' HUP
 T=$(mktemp -d /tmp/freezeshim-real.XXXXXX)
 mkdir "$T/img" "$T/out" "$T/mnt"
 LOG=$T/setup.log
-
-# Run a setup command quietly; on failure show its output and stop.
-run() {
-	if ! "$@" >>"$LOG" 2>&1; then
-		echo "# setup failed: $*" >&2
-		tail -n 20 "$LOG" | sed 's/^/#   /' >&2
-		return 1
-	fi
-}
-
-# new_loop VAR IMAGE SIZE: sparse image, attached to a free loop device.
-new_loop() {
-	local dev
-
-	[ -e "$2" ] || truncate -s "$3" "$2"
-	dev=$(losetup -f --show "$2")
-	record undo_loop "$dev"
-	printf -v "$1" '%s' "$dev"
-}
 
 # mount_fs DEV MNT [mount args...]: mount a block filesystem.
 mount_fs() {

@@ -41,6 +41,9 @@
 #   BENCH_EMPTY_ON_DISK=1  the empty filesystems' images in $T/img, not on tmpfs
 #   BENCH_KEEP_LOG=1  keep the run's directory (logs, tool output) on success
 set -euo pipefail
+# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget (its own run exits)
+# shellcheck source=tests/lib/real-kernel.sh
+. "$(dirname "$0")/../lib/real-kernel.sh"
 export LC_ALL=C	# EPOCHREALTIME and printf use '.' as the decimal point
 
 FREEZESHIM=${FREEZESHIM:-./freezeshim}
@@ -140,47 +143,12 @@ fi
 # $T/mounts, which the watchdog reads (it was forked before they existed).
 
 T=
-UNDO=()
 MOUNTS=()
 CHILD=		# the tool being measured
 PROBE_PID=
 QGA_PID=
 WATCHDOG_PID=
 ok_exit=0
-
-record() {
-	UNDO+=("$(printf '%q ' "$@")")
-}
-
-is_mounted() {
-	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
-}
-
-undo_loop() {
-	local i
-	for i in 1 2 3 4 5; do
-		losetup -d "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "freeze-bench: teardown: losetup -d $1 failed" >&2
-	return 1
-}
-
-undo_mount() {
-	local i
-	is_mounted "$1" || return 0
-	for i in 1 2 3 4 5; do
-		umount "$1" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "freeze-bench: teardown: umount $1 failed, detaching lazily" >&2
-	umount -l "$1"
-}
-
-undo_btrfs_forget() {
-	btrfs device scan --forget "$1" >/dev/null 2>&1
-	return 0
-}
 
 # reap PID SECONDS: wait for a process we started, SIGKILL it when it is
 # still there after SECONDS (a process in FIFREEZE finishes its sync first).

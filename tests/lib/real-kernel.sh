@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# Shared by the real-kernel tests and the freeze benchmark: the teardown
+# bookkeeping and the loop-device helpers.  Sourced after `set -eu`.
+#
+# Every loop device, mount and the like is recorded the moment it exists, as
+# an undo command in UNDO; the caller's trap runs them newest first.
+# run() appends the command's output to $LOG, which the caller sets.
+
+UNDO=()
+
+record() {
+	UNDO+=("$(printf '%q ' "$@")")
+}
+
+# Is $1 a mountpoint?  Reads mountinfo only: never stats the path, which
+# could hang on a dead FUSE mount.  Test paths contain no escaped characters.
+is_mounted() {
+	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' \
+		/proc/self/mountinfo
+}
+
+undo_loop() {
+	for _ in 1 2 3 4 5; do
+		losetup -d "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "# teardown: losetup -d $1 failed" >&2
+	return 1
+}
+
+undo_mount() {
+	is_mounted "$1" || return 0
+	for _ in 1 2 3 4 5; do
+		umount "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "# teardown: umount $1 failed, detaching lazily" >&2
+	umount -l "$1"
+}
+
+undo_btrfs_forget() {
+	command -v btrfs >/dev/null 2>&1 || return 0
+	btrfs device scan --forget "$1" >/dev/null 2>&1
+	return 0
+}
+
+# run CMD...: a setup step; on failure, say which and show the log's tail.
+run() {
+	if ! "$@" >>"$LOG" 2>&1; then
+		echo "# setup failed: $*" >&2
+		tail -n 20 "$LOG" | sed 's/^/#   /' >&2
+		return 1
+	fi
+}
+
+# new_loop VAR IMAGE SIZE [LOSETUP-OPTION...]: a loop device on IMAGE (made
+# sparse at SIZE when missing), recorded for teardown, its path in VAR.
+new_loop() {
+	local var=$1 img=$2 size=$3 dev
+
+	shift 3
+	[ -e "$img" ] || truncate -s "$size" "$img"
+	dev=$(losetup -f --show "$@" "$img")
+	record undo_loop "$dev"
+	printf -v "$var" '%s' "$dev"
+}
