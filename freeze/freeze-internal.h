@@ -160,6 +160,9 @@ struct frz_freeze {
 	int owner_pidfd;
 };
 
+/* Testing aid (FREEZESHIM_DEBUG_HOLD_AFTER): stop the freeze sequence after N freezes. */
+void freeze_set_hold_after(struct frz_freeze *f, unsigned n);
+
 /* guardian.c: the forked process; never returns. */
 _Noreturn void guardian_main(struct frz_freeze *f, int sock);
 /* The thaw of last resort when the guardian died in the window: in the owner. */

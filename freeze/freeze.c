@@ -162,7 +162,6 @@ FRZ_EXPORT void frz_freeze_set_close_fn(struct frz_freeze *f, frz_close_fn fn, v
 	f->close_userdata = userdata;
 }
 
-void freeze_set_hold_after(struct frz_freeze *f, unsigned n);
 void freeze_set_hold_after(struct frz_freeze *f, unsigned n)
 {
 	f->hold_after = n;

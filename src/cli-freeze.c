@@ -27,8 +27,6 @@
 #include "cli.h"
 #include "freeze-internal.h"
 
-void freeze_set_hold_after(struct frz_freeze *f, unsigned n);
-
 enum {
 	OPT_STATE_DIR = 0x100,
 	OPT_DISK_MAP,
@@ -731,7 +729,7 @@ static int md_restore_recorded(const struct record *rec)
 static int thaw_recorded(const char *dir, int dir_fd, struct record *rec)
 {
 	_cleanup_close_ int lock_fd = -1;
-	int failures = 0, thawed = 0, unreachable = 0;
+	int failures = 0, unreachable = 0;
 
 	lock_fd = openat(dir_fd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -764,7 +762,6 @@ static int thaw_recorded(const char *dir, int dir_fd, struct record *rec)
 		}
 		if (ioctl(fd, FITHAW, 0) == 0) {
 			printf("thawed %s\n", r->mountpoint);
-			thawed++;
 		} else if (errno == EINVAL) {
 			printf("%s was not frozen any more\n", r->mountpoint);
 		} else {
@@ -789,7 +786,6 @@ static int thaw_recorded(const char *dir, int dir_fd, struct record *rec)
 		fprintf(stderr, "freezeshim: the record is kept as %s/state.unresolved\n", dir);
 		return 12;
 	}
-	(void)thawed;
 	unlinkat(dir_fd, "state", 0);
 	return 0;
 }
