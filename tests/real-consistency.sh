@@ -117,9 +117,7 @@ stop_writers() {
 		[ -z "${p:-}" ] && break
 		sleep 0.1
 	done
-	for p in "${WRITER_PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
+	kill_child KILL "${WRITER_PIDS[@]}"
 	wait "${WRITER_PIDS[@]}" 2>/dev/null || true
 	WRITER_PIDS=()
 }
@@ -134,9 +132,9 @@ cleanup() {
 		wait "$WATCHDOG_PID" 2>/dev/null
 	fi
 	if [ -n "$RUN_PID" ]; then
-		kill "$RUN_PID" 2>/dev/null
+		kill_child TERM "$RUN_PID"
 		sleep 0.2
-		kill -9 "$RUN_PID" 2>/dev/null
+		kill_child KILL "$RUN_PID"
 		wait "$RUN_PID" 2>/dev/null
 	fi
 	# Writers blocked on a frozen filesystem only leave once it is thawed.

@@ -105,9 +105,7 @@ pgrp_alive() {
 kill_round_processes() {
 	local p
 
-	if [ -n "$RUN_PID" ]; then
-		kill -9 "$RUN_PID" 2>/dev/null || true
-	fi
+	[ -z "$RUN_PID" ] || kill_child KILL "$RUN_PID"
 	if [ -n "$T" ] && [ -s "$T/pids" ]; then
 		while read -r p; do
 			[ -z "$p" ] || kill -9 -- "$p" 2>/dev/null || true

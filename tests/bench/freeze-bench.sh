@@ -159,7 +159,7 @@ reap() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	kill_child KILL "$pid"
 	wait "$pid" 2>/dev/null
 	return 0
 }
@@ -179,8 +179,8 @@ cleanup() {
 	trap - EXIT INT TERM HUP
 	# Stop the tools first (a freeze in progress finishes its sync),
 	# then thaw: freezeshim's own record, then each of our mounts once.
-	[[ -n $CHILD ]] && kill -TERM "$CHILD" 2>/dev/null
-	[[ -n $QGA_PID ]] && kill -TERM "$QGA_PID" 2>/dev/null
+	[[ -n $CHILD ]] && kill_child TERM "$CHILD"
+	[[ -n $QGA_PID ]] && kill_child TERM "$QGA_PID"
 	reap "$CHILD" 15
 	reap "$QGA_PID" 15
 	if [[ -n $T && -d $T/state ]] && has_tool freezeshim; then

@@ -64,3 +64,19 @@ new_loop() {
 	record undo_loop "$dev"
 	printf -v "$var" '%s' "$dev"
 }
+
+# kill_child SIGNAL PID...: signal each PID only while it is still a child
+# of this shell.  bash reaps finished children at once, and a reaped pid may
+# already belong to another test's process (pid_max is 32768 here and the
+# tests run in parallel): a stale kill has closed their freeze windows.
+kill_child() {
+	local sig=$1 p stat fields
+
+	shift
+	for p in "$@"; do
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a fields <<<"${stat##*) }"
+		[ "${fields[1]}" = "$$" ] && kill "-$sig" "$p" 2>/dev/null
+	done
+	return 0
+}
