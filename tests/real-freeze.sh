@@ -120,22 +120,6 @@ tagged_pids() {
 	return 0
 }
 
-# Guardians named by the state records of this test (in case the engine
-# gives its guardian a clean environment), if they still are guardians.
-recorded_guardians() {
-	local d p
-
-	for d in "$T"/state* "$T"/shared; do
-		[ -d "$d" ] || continue
-		p=$(timeout -k 1 3 "$FREEZESHIM" status --json --state-dir "$d" \
-			2>/dev/null </dev/null |
-			jq -r '.guardian // empty | numbers' 2>/dev/null) || continue
-		[ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = frz-guardian ] &&
-			echo "$p"
-	done
-	return 0
-}
-
 # thaw_all: fsfreeze -u every test filesystem, hosts first.  Each in the
 # background with a bound: a thaw can wait for a freeze in progress.
 thaw_all() {
@@ -158,7 +142,7 @@ rescue() {
 
 	thaw_all
 	for sig in TERM KILL; do
-		pids=$( { tagged_pids; recorded_guardians; } | sort -u)
+		pids=$(tagged_pids)
 		for p in $pids; do
 			alive "$p" && kill -"$sig" "$p" 2>/dev/null
 		done
