@@ -61,6 +61,8 @@ struct shared_window {
 	_Atomic int close_reason;  /* enum frz_close_reason */
 	_Atomic int thaw_failures;
 	_Atomic uint64_t deadline; /* CLOCK_MONOTONIC ns; 0 while not armed */
+	_Atomic int abort_signo;   /* the signal that made the guardian close the window */
+	_Atomic int abort_pid;     /* and who sent it, for the message */
 	uint64_t flush_start, flush_end;
 	uint64_t window_start, window_end;
 	size_t n;

@@ -721,6 +721,28 @@ static void guardian_reap(struct frz_freeze *f, uint64_t wait_ns)
 		f->guardian_pid = 0;
 }
 
+/*
+ * An abort through the guardian (SIGTERM, `freezeshim thaw`) names its
+ * sender: a window closed by someone else's stray signal must say who.
+ */
+static int fail_aborted(struct frz_freeze *f)
+{
+	int signo = atomic_load(&f->shared->abort_signo), pid = atomic_load(&f->shared->abort_pid);
+	char path[64], comm[32] = "";
+
+	if (!signo)
+		return frz_fail(f->ctx, FRZ_ERR_ABORTED, "the window was aborted: everything was thawed");
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	_cleanup_fclose_ FILE *in = fopen(path, "re");
+	if (!in || !fgets(comm, sizeof(comm), in))
+		comm[0] = 0;
+	strstrip_trailing(comm);
+	return frz_fail(f->ctx, FRZ_ERR_ABORTED,
+			"the window was aborted by SIG%s from pid %d%s%s%s to the guardian: "
+			"everything was thawed", sigabbrev_np(signo) ? sigabbrev_np(signo) : "?", pid,
+			comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
+}
+
 FRZ_EXPORT int frz_freeze_thaw(struct frz_freeze *f)
 {
 	struct frz_ctx *ctx;
@@ -741,7 +763,7 @@ FRZ_EXPORT int frz_freeze_thaw(struct frz_freeze *f)
 		case FRZ_CLOSE_NONE:
 			break;
 		default:
-			r = frz_fail(ctx, FRZ_ERR_ABORTED, "the window was aborted: everything was thawed");
+			r = fail_aborted(f);
 		}
 		return r;
 	}
@@ -772,7 +794,7 @@ FRZ_EXPORT int frz_freeze_thaw(struct frz_freeze *f)
 	case FRZ_CLOSE_NONE:
 		break;
 	default:
-		return frz_fail(ctx, FRZ_ERR_ABORTED, "the window was aborted: everything was thawed");
+		return fail_aborted(f);
 	}
 	if (r == -ETIMEDOUT)
 		return frz_fail(ctx, FRZ_ERR_RESUME_FAILED,

@@ -728,7 +728,10 @@ _Noreturn void guardian_main(struct frz_freeze *f, int sock)
 		}
 		if (pfd[idx_signal].revents) {
 			struct signalfd_siginfo si;
-			(void)!read(g.signal_fd, &si, sizeof(si));
+			int none = 0;
+			if (read(g.signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+			    atomic_compare_exchange_strong(&g.sh->abort_signo, &none, (int)si.ssi_signo))
+				atomic_store(&g.sh->abort_pid, (int)si.ssi_pid);
 			pthread_mutex_lock(&g.mu);
 			request_abort(&g, FRZ_CLOSE_ABORT);
 			pthread_mutex_unlock(&g.mu);

@@ -204,6 +204,7 @@ static struct {
 	_Atomic int signo;
 	struct frz_freeze *_Atomic freeze;
 	_Atomic pid_t child_pgid;
+	_Atomic pid_t sender;
 } sig;
 
 static void *signal_thread(void *arg)
@@ -211,11 +212,13 @@ static void *signal_thread(void *arg)
 	sigset_t *set = arg;
 
 	for (;;) {
-		int s;
-		if (sigwait(set, &s) != 0)
+		siginfo_t si;
+		int s = sigwaitinfo(set, &si);
+		if (s < 0)
 			continue;
 		int expected = 0;
-		atomic_compare_exchange_strong(&sig.signo, &expected, s);
+		if (atomic_compare_exchange_strong(&sig.signo, &expected, s))
+			atomic_store(&sig.sender, si.si_pid);
 		pid_t pgid = atomic_load(&sig.child_pgid);
 		if (pgid > 0)
 			kill(-pgid, SIGKILL);
@@ -393,10 +396,21 @@ static bool std_output_on_targets(const struct frz_freeze *f)
 	return false;
 }
 
+/* After a signal closed the window: say which and who sent it, exit 128 + SIG. */
 static int exit_for_signal_or(int code)
 {
 	int s = atomic_load(&sig.signo);
-	return s ? 128 + s : code;
+	static bool said;
+
+	if (!s)
+		return code;
+	if (!said) {
+		pid_t pid = atomic_load(&sig.sender);
+		fprintf(stderr, "freezeshim: stopped by SIG%s from pid %d\n",
+			sigabbrev_np(s) ? sigabbrev_np(s) : "?", (int)pid);
+		said = true;
+	}
+	return 128 + s;
 }
 
 static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, bool verbose)

@@ -159,8 +159,8 @@ undo_fuse() {
 			umount -l "$mnt"
 	fi
 	if ! wait_gone "$pid" 5; then
-		kill "$pid" 2>/dev/null
-		wait_gone "$pid" 1 || kill -9 "$pid" 2>/dev/null
+		kill_child TERM "$pid"
+		wait_gone "$pid" 1 || kill_child KILL "$pid"
 	fi
 	wait "$pid" 2>/dev/null
 	return 0
@@ -467,8 +467,8 @@ cli_finish() {
 	if ! wait_gone "$pid" "$limit"; then
 		ELAPSED=$(since "${START_OF[$name]}")
 		echo "# $name: still running after $limit s; sending SIGTERM" >&2
-		kill -TERM "$pid" 2>/dev/null
-		wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
+		kill_child TERM "$pid"
+		wait_gone "$pid" 3 || kill_child KILL "$pid"
 		wait_gone "$pid" 3 ||
 			echo "# $name: pid $pid cannot be killed (blocked in the kernel)" >&2
 		RC=hung
@@ -944,7 +944,7 @@ for i in $(seq 40); do
 done
 CHILD8=$(cat "$T/out/run8.child" 2>/dev/null || true)
 T8=$EPOCHREALTIME
-kill -INT "${PID_OF[run8]}" || true
+kill_child INT "${PID_OF[run8]}"
 cli_finish run8 5
 check "8: SIGINT: run exits 130" is_rc "$RC" 130
 check "8: ... within 1 s of the signal ($(since "$T8") s)" lt "$(since "$T8")" 1
@@ -1026,13 +1026,15 @@ check "11: run F -- sleep 10 becomes active" state_is "$SD11" active 5
 check "11: F frozen" frozen "$M_F"
 P_F=$PROBE
 T11=$EPOCHREALTIME
-kill -KILL "${PID_OF[run11]}" || true
+kill_child KILL "${PID_OF[run11]}"
 check "11: the guardian thaws F at once (the blocked write finishes within 0.5 s)" \
 	finishes "$P_F" 0.5
 echo "# 11: F thawed $(since "$T11") s after the SIGKILL"
 check "11: status idle (record removed)" state_is "$SD11" idle 1
 CHILD11=$(cat "$T/out/run11.child" 2>/dev/null || true)
-if [ -n "$CHILD11" ] && alive "$CHILD11"; then
+# (Only while it still is that sleep: a pid that ended may be reused.)
+if [ -n "$CHILD11" ] && alive "$CHILD11" &&
+	[ "$(cat "/proc/$CHILD11/comm" 2>/dev/null)" = sleep ]; then
 	echo "# 11: the command (pid $CHILD11) outlived the CLI; killing it"
 	kill "$CHILD11" 2>/dev/null || true
 fi

@@ -55,14 +55,16 @@ undo_fuse() {
 		fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" ||
 			umount -l "$mnt"
 	fi
+	# kill_child: once the daemon is gone its pid may be another
+	# test's process.
 	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
+		child_alive "$pid" || break
 		sleep 0.1
 	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null
+	if child_alive "$pid"; then
+		kill_child TERM "$pid"
 		sleep 0.5
-		kill -9 "$pid" 2>/dev/null
+		kill_child KILL "$pid"
 	fi
 	wait "$pid" 2>/dev/null
 	return 0
@@ -76,7 +78,7 @@ cleanup() {
 	# A CLI run interrupted by a signal: stop it (timeout passes the
 	# signal on) before touching what it may be looking at.
 	if [ -n "$CLI_PID" ]; then
-		kill "$CLI_PID" 2>/dev/null
+		kill_child TERM "$CLI_PID"
 		wait "$CLI_PID" 2>/dev/null
 	fi
 	# Plan only, so nothing should be frozen; if something is, thaw it

@@ -80,3 +80,12 @@ kill_child() {
 	done
 	return 0
 }
+
+# child_alive PID: PID is still a running (not zombie) child of this shell.
+child_alive() {
+	local stat fields
+
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r -a fields <<<"${stat##*) }"
+	[ "${fields[1]}" = "$$" ] && [ "${fields[0]}" != Z ] && [ "${fields[0]}" != X ]
+}
