@@ -133,6 +133,8 @@ struct frz_freeze {
 	pid_t owner_pid;
 	pid_t guardian_pid;
 	int guardian_pidfd;
+	int guardian_death_code;   /* CLD_* of a guardian found dead by the watchdog, else 0 */
+	int guardian_death_status; /* its exit status or signal */
 	int sock;              /* the owner's end */
 	pthread_mutex_t sock_mutex;  /* one request at a time from the owner's threads */
 

@@ -75,6 +75,7 @@ FRZ_EXPORT struct frz_freeze *frz_freeze_ref(struct frz_freeze *f)
 
 static void watchdog_stop(struct frz_freeze *f);
 static void guardian_reap(struct frz_freeze *f, uint64_t wait_ns);
+static int fail_aborted(struct frz_freeze *f);
 
 FRZ_EXPORT struct frz_freeze *frz_freeze_unref(struct frz_freeze *f)
 {
@@ -697,7 +698,7 @@ FRZ_EXPORT int frz_freeze_freeze(struct frz_freeze *f)
 		return frz_fail(ctx, FRZ_ERR_PAUSE_FAILED, "a freeze failed; everything was thawed");
 	case FRZ_CLOSE_OWNER_DIED:
 	case FRZ_CLOSE_ABORT:
-		return frz_fail(ctx, FRZ_ERR_ABORTED, "the freeze was aborted; everything was thawed");
+		return fail_aborted(f);
 	case FRZ_CLOSE_NONE:
 		break;
 	}
@@ -730,6 +731,15 @@ static int fail_aborted(struct frz_freeze *f)
 	int signo = atomic_load(&f->shared->abort_signo), pid = atomic_load(&f->shared->abort_pid);
 	char path[64], comm[32] = "";
 
+	if (f->guardian_death_code == CLD_EXITED)
+		return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian process exited with status %d "
+				"while the window was open; the watchdog thawed everything",
+				f->guardian_death_status);
+	if (f->guardian_death_code == CLD_KILLED || f->guardian_death_code == CLD_DUMPED)
+		return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian process was killed by SIG%s "
+				"while the window was open; the watchdog thawed everything",
+				sigabbrev_np(f->guardian_death_status) ?
+				sigabbrev_np(f->guardian_death_status) : "?");
 	if (!signo)
 		return frz_fail(f->ctx, FRZ_ERR_ABORTED, "the window was aborted: everything was thawed");
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
@@ -855,6 +865,12 @@ void freeze_fallback_thaw(struct frz_freeze *f)
 		struct pollfd pfd = { .fd = f->guardian_pidfd, .events = POLLIN };
 		if (poll(&pfd, 1, 0) <= 0)
 			return;  /* still alive: it thaws itself */
+		/* How it died, for the message (it is our child: not reaped here). */
+		siginfo_t si = {};
+		if (waitid(P_PIDFD, (id_t)f->guardian_pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
+			f->guardian_death_code = si.si_code;
+			f->guardian_death_status = si.si_status;
+		}
 	}
 	for (size_t i = f->n_targets; i-- > 0;) {
 		int s = atomic_load(&sh->fs[i].state);
