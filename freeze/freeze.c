@@ -731,17 +731,19 @@ static int fail_aborted(struct frz_freeze *f)
 	int signo = atomic_load(&f->shared->abort_signo), pid = atomic_load(&f->shared->abort_pid);
 	char path[64], comm[32] = "";
 
-	if (f->guardian_death_code == CLD_EXITED)
-		return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian process exited with status %d "
-				"while the window was open; the watchdog thawed everything",
-				f->guardian_death_status);
-	if (f->guardian_death_code == CLD_KILLED || f->guardian_death_code == CLD_DUMPED)
-		return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian process was killed by SIG%s "
-				"while the window was open; the watchdog thawed everything",
-				sigabbrev_np(f->guardian_death_status) ?
-				sigabbrev_np(f->guardian_death_status) : "?");
-	if (!signo)
+	if (!signo) {
+		if (f->guardian_death_code == CLD_EXITED)
+			return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian process exited with status %d "
+					"while the window was open (close reason %s); the watchdog thawed "
+					"everything", f->guardian_death_status,
+					frz_close_reason_to_string(atomic_load(&f->shared->close_reason)));
+		if (f->guardian_death_code == CLD_KILLED || f->guardian_death_code == CLD_DUMPED)
+			return frz_fail(f->ctx, FRZ_ERR_GUARDIAN, "the guardian process was killed by SIG%s "
+					"while the window was open; the watchdog thawed everything",
+					sigabbrev_np(f->guardian_death_status) ?
+					sigabbrev_np(f->guardian_death_status) : "?");
 		return frz_fail(f->ctx, FRZ_ERR_ABORTED, "the window was aborted: everything was thawed");
+	}
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 	_cleanup_fclose_ FILE *in = fopen(path, "re");
 	if (!in || !fgets(comm, sizeof(comm), in))
@@ -859,7 +861,12 @@ void freeze_fallback_thaw(struct frz_freeze *f)
 	struct shared_window *sh = f->shared;
 	bool expected = false;
 
-	if (!sh || !atomic_compare_exchange_strong(&f->fallback_done, &expected, true))
+	/*
+	 * A guardian that closed the window itself (a thaw, the deadline) and
+	 * then exited left nothing to do, and its close reason stands.
+	 */
+	if (!sh || atomic_load(&sh->phase) == PHASE_CLOSED ||
+	    !atomic_compare_exchange_strong(&f->fallback_done, &expected, true))
 		return;
 	if (f->guardian_pidfd >= 0) {
 		struct pollfd pfd = { .fd = f->guardian_pidfd, .events = POLLIN };
@@ -930,6 +937,15 @@ static void *watchdog_main(void *arg)
 		}
 		if (now_ns() < f->wd_deadline && !guardian_dead)
 			continue;
+		/*
+		 * The guardian exits once it has thawed at the owner's request:
+		 * seen before frz_freeze_thaw() disarmed us, that is no early close.
+		 */
+		if (guardian_dead && atomic_load(&f->shared->phase) == PHASE_CLOSED &&
+		    atomic_load(&f->shared->close_reason) == FRZ_CLOSE_NONE) {
+			f->wd_deadline = 0;
+			continue;
+		}
 
 		f->wd_deadline = 0;
 		pthread_mutex_unlock(&f->wd_mutex);
