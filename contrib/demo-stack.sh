@@ -13,14 +13,16 @@
 # Only these filesystems are ever named as targets; the machine's own
 # filesystems are never part of the demo.
 #
-# It shows the plan (with the plan options given), then takes a "snapshot"
-# of the two disks the way a cloud would: `freezeshim run` freezes upper,
-# data and lower in dependency order and, inside the window, copies the disk
-# images lower.img and data.img (which live in the temporary directory, on
-# no frozen filesystem, like the state directory).  Then it checks the
-# copies: both filesystems clean (the XFS one once a mount has replayed its
-# log), and upper's image inside the copy of lower clean too, holding the
-# data written to upper just before, never synced.
+# It shows the plan (with the plan options given), then takes a snapshot of
+# the two disks with `freezeshim snapshot --provider local`: a demo hook's
+# pre phase, the flush, the freeze of upper, data and lower in dependency
+# order, the copy of the disk images lower.img and data.img into a snapshot
+# directory inside the window (both live in the temporary directory, on no
+# frozen filesystem, like the state directory), the thaw, the hook's post
+# phase, and the manifest tagged APPConsistent:True.  Then it checks the
+# snapshot's images: both filesystems clean (the XFS one once a mount has
+# replayed its log), and upper's image inside the copy of lower clean too,
+# holding the data written to upper just before, never synced.
 # lower_dev, data_dev and upper_dev are set by attach, through printf -v.
 # shellcheck disable=SC2154
 set -eu
@@ -105,16 +107,39 @@ head -c 4M /dev/urandom >"$dir/upper/payload"
 head -c 4M /dev/urandom >"$dir/data/payload"
 payload_sum=$(sha256sum <"$dir/upper/payload")
 
-mkdir -m 0700 "$dir/state" "$dir/copies"
+mkdir -m 0700 "$dir/state" "$dir/snapshots" "$dir/hooks" "$dir/copies"
+# A demo hook in place of a database's: pre quiesces (here: notes the time
+# on data, which is frozen next), post resumes.  Root-owned, mode 0700, in a
+# root-owned directory: what freezeshim requires of anything it runs as root.
+cat >"$dir/hooks/10-demo" <<'EOF_HOOK'
+#!/bin/sh
+# $1 is pre or post; FREEZESHIM_PHASE says the same.
+echo "demo hook: $1"
+[ "$1" = pre ] && date -u +%FT%TZ >"$DEMO_DATA/quiesced-at"
+exit 0
+EOF_HOOK
+chmod 0700 "$dir/hooks/10-demo"
+export DEMO_DATA=$dir/data
+
 echo
-echo "# $freezeshim -v run --timeout 10 --state-dir $dir/state ${maps[*]} demo-lower demo-data -- cp --sparse=always $dir/lower.img $dir/data.img $dir/copies/"
-run_status=0
-"$freezeshim" -v run --timeout 10 --state-dir "$dir/state" "${maps[@]}" demo-lower demo-data \
-	-- cp --sparse=always "$dir/lower.img" "$dir/data.img" "$dir/copies/" || run_status=$?
-echo "# run: exit status $run_status"
+echo "# $freezeshim -v snapshot --provider local --no-config --timeout 10 --state-dir $dir/state --snapshot-dir $dir/snapshots --hook-dir $dir/hooks --name demo ${maps[*]} demo-lower demo-data"
+snap_status=0
+"$freezeshim" -v snapshot --provider local --no-config --timeout 10 --state-dir "$dir/state" \
+	--snapshot-dir "$dir/snapshots" --hook-dir "$dir/hooks" --name demo "${maps[@]}" \
+	demo-lower demo-data || snap_status=$?
+echo "# snapshot: exit status $snap_status"
 echo "# $freezeshim status --state-dir $dir/state"
 "$freezeshim" status --state-dir "$dir/state"
-[ "$run_status" = 0 ] || exit 1
+[ "$snap_status" = 0 ] || exit 1
+snap=$(find "$dir/snapshots" -mindepth 1 -maxdepth 1 -type d -name 'local-*' | head -n 1)
+echo "# $snap/manifest.json:"
+cat "$snap/manifest.json"
+grep -q '"APPConsistent":[[:space:]]*"True"' "$snap/manifest.json" || {
+	echo "# the snapshot is not tagged APPConsistent:True" >&2
+	exit 1
+}
+cp --sparse=always "$snap/demo-lower.img" "$dir/copies/lower.img"
+cp --sparse=always "$snap/demo-data.img" "$dir/copies/data.img"
 
 echo
 echo "# checking the copies, as a snapshot would be restored"

@@ -470,6 +470,8 @@ int disks_identify(struct topology *topo)
 		struct frz_disk_map_entry *e = ctx->disk_map.items[i];
 		struct frz_bdev *b = hashmap_get_str(&topo->bdev_by_name, e->device);
 
+		if (!b && e->implicit)
+			continue;   /* a loop device detached meanwhile */
 		if (!b)
 			return frz_fail(ctx, FRZ_ERR_UNKNOWN_DEVICE,
 					"--disk-map names device '%s', which this machine does not have; "

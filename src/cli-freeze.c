@@ -184,7 +184,7 @@ static int parse_freeze_options(struct frz_ctx *ctx, int argc, char **argv, bool
 			freeze_usage(stdout, run);
 			return 0;
 		default:
-			return cli_usage_error(NULL);
+			return cli_option_error(argv);
 		}
 	}
 	if (optind >= end)
@@ -195,85 +195,6 @@ static int parse_freeze_options(struct frz_ctx *ctx, int argc, char **argv, bool
 	if (check_timeout_against_kernel(o->timeout_ms) < 0)
 		return 2;
 	return -1;
-}
-
-/* ---- signals ---------------------------------------------------------------- */
-
-static struct {
-	pthread_t thread;
-	_Atomic int signo;
-	struct frz_freeze *_Atomic freeze;
-	_Atomic pid_t child_pgid;
-	_Atomic pid_t sender;
-} sig;
-
-static void *signal_thread(void *arg)
-{
-	sigset_t *set = arg;
-
-	for (;;) {
-		siginfo_t si;
-		int s = sigwaitinfo(set, &si);
-		if (s < 0)
-			continue;
-		int expected = 0;
-		if (atomic_compare_exchange_strong(&sig.signo, &expected, s))
-			atomic_store(&sig.sender, si.si_pid);
-		pid_t pgid = atomic_load(&sig.child_pgid);
-		if (pgid > 0)
-			kill(-pgid, SIGKILL);
-		struct frz_freeze *f = atomic_load(&sig.freeze);
-		if (!f) {
-			/* The window is over (thawed or never opened): just leave. */
-			_exit(128 + s);
-		}
-		frz_freeze_abort(f);
-	}
-	return NULL;
-}
-
-static sigset_t signal_set;
-
-/* Before the guardian exists nothing can be frozen: a signal just ends us. */
-static void early_signal(int signo)
-{
-	pid_t pgid = atomic_load(&sig.child_pgid);
-
-	if (pgid > 0)
-		kill(-pgid, SIGKILL);
-	_exit(128 + signo);
-}
-
-/*
- * Until the guardian is forked the process stays single-threaded (fork
- * copies only the calling thread, and a lock held by another one would stay
- * locked in the guardian), so early signals get a plain handler.
- */
-static void signals_early(void)
-{
-	struct sigaction sa = { .sa_handler = early_signal };
-
-	sigemptyset(&signal_set);
-	sigaddset(&signal_set, SIGINT);
-	sigaddset(&signal_set, SIGTERM);
-	sigaddset(&signal_set, SIGHUP);
-	sigfillset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
-/* Once prepared: one thread takes the signals and closes the window instead. */
-static void signals_take(void)
-{
-	pthread_attr_t attr;
-
-	pthread_sigmask(SIG_BLOCK, &signal_set, NULL);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_create(&sig.thread, &attr, signal_thread, &signal_set);
-	pthread_attr_destroy(&attr);
 }
 
 /* ---- the command of run -------------------------------------------------------- */
@@ -396,23 +317,6 @@ static bool std_output_on_targets(const struct frz_freeze *f)
 	return false;
 }
 
-/* After a signal closed the window: say which and who sent it, exit 128 + SIG. */
-static int exit_for_signal_or(int code)
-{
-	int s = atomic_load(&sig.signo);
-	static bool said;
-
-	if (!s)
-		return code;
-	if (!said) {
-		pid_t pid = atomic_load(&sig.sender);
-		fprintf(stderr, "freezeshim: stopped by SIG%s from pid %d\n",
-			sigabbrev_np(s) ? sigabbrev_np(s) : "?", (int)pid);
-		said = true;
-	}
-	return 128 + s;
-}
-
 static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, bool verbose)
 {
 	struct freeze_options o = {};
@@ -456,17 +360,17 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 			code = 127;
 			goto out;
 		}
-		atomic_store(&sig.child_pgid, child);
+		cli_signals_set_child_pgid(child);
 		frz_freeze_set_window_pgid(f, child);
 	}
 	r = frz_freeze_prepare(f);
 	/* From here a signal closes the window instead of ending the process. */
 	if (r == 0) {
-		atomic_store(&sig.freeze, f);
-		signals_take();
+		cli_signals_set_window(f);
+		cli_signals_take();
 	}
 	if (r < 0) {
-		code = exit_for_signal_or(cli_error(ctx, r));
+		code = cli_exit_for_signal_or(cli_error(ctx, r));
 		goto out;
 	}
 	/* The plan's warnings once we know we go ahead: a refusal stays one line. */
@@ -475,14 +379,14 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 	/* Our working directory must not be on a filesystem we freeze. */
 	if (chdir(o.state_dir) < 0)
 		(void)!chdir("/");
-	if (atomic_load(&sig.signo)) {
-		code = exit_for_signal_or(1);
+	if (cli_signal_received()) {
+		code = cli_exit_for_signal_or(1);
 		goto out;
 	}
 
 	r = frz_freeze_freeze(f);
 	if (r < 0) {
-		code = exit_for_signal_or(cli_error(ctx, r));
+		code = cli_exit_for_signal_or(cli_error(ctx, r));
 		goto out;
 	}
 
@@ -514,15 +418,15 @@ static int freeze_or_run(struct frz_ctx *ctx, int argc, char **argv, bool run, b
 	go_fd = -1;
 	code = wait_child(child);
 	child = 0;
-	atomic_store(&sig.child_pgid, 0);
+	cli_signals_set_child_pgid(0);
 	r = frz_freeze_thaw(f);
 	if (r < 0)
-		code = exit_for_signal_or(cli_error(ctx, r));
-	else if (atomic_load(&sig.signo))
-		code = exit_for_signal_or(code);
+		code = cli_exit_for_signal_or(cli_error(ctx, r));
+	else if (cli_signal_received())
+		code = cli_exit_for_signal_or(code);
 
 out:
-	atomic_store(&sig.freeze, NULL);
+	cli_signals_set_window(NULL);
 	if (go_fd >= 0)
 		close(go_fd);
 	if (child > 0) {
@@ -543,14 +447,14 @@ static void set_log_priority(struct frz_ctx *ctx, bool verbose)
 
 int cli_freeze(struct frz_ctx *ctx, int argc, char **argv, bool verbose)
 {
-	signals_early();
+	cli_signals_early();
 	set_log_priority(ctx, verbose);
 	return freeze_or_run(ctx, argc, argv, false, verbose);
 }
 
 int cli_run(struct frz_ctx *ctx, int argc, char **argv, bool verbose)
 {
-	signals_early();
+	cli_signals_early();
 	set_log_priority(ctx, verbose);
 	return freeze_or_run(ctx, argc, argv, true, verbose);
 }
@@ -636,7 +540,7 @@ int cli_status(struct frz_ctx *ctx, int argc, char **argv)
 			      "until when.  Exit 0 idle or active, 1 when a dead run left a freeze.\n", stdout);
 			return 0;
 		default:
-			return cli_usage_error(NULL);
+			return cli_option_error(argv);
 		}
 	}
 	if (optind < argc)
@@ -833,7 +737,7 @@ int cli_thaw(struct frz_ctx *ctx, int argc, char **argv)
 			      "  --stale   only thaw what a dead run left (for the systemd timer)\n", stdout);
 			return 0;
 		default:
-			return cli_usage_error(NULL);
+			return cli_option_error(argv);
 		}
 	}
 	if (optind < argc)

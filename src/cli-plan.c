@@ -199,7 +199,7 @@ int cli_plan(struct frz_ctx *ctx, int argc, char **argv)
 			plan_usage(stdout);
 			return 0;
 		default:
-			return cli_usage_error(NULL);
+			return cli_option_error(argv);
 		}
 	}
 	r = frz_plan_new(ctx, (const char *const *)argv + optind, (size_t)(argc - optind), flags, &plan);

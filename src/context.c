@@ -280,6 +280,25 @@ FRZ_EXPORT int frz_ctx_add_disk_map(struct frz_ctx *ctx, const char *device, con
 	return 0;
 }
 
+int ctx_add_disk_map_implicit(struct frz_ctx *ctx, const char *device, const char *disk_id)
+{
+	_cleanup_free_ char *saved = strdup_or_null(ctx->error);
+	size_t n = ctx->disk_map.n;
+	int r = frz_ctx_add_disk_map(ctx, device, disk_id);
+
+	if (r == -FRZ_ERR_BAD_DISK_MAP) {
+		/* Mapped by the user already, or its ID taken: the user's entry stands. */
+		free(ctx->error);
+		ctx->error = TAKE_PTR(saved);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (ctx->disk_map.n > n)
+		((struct frz_disk_map_entry *)ctx->disk_map.items[n])->implicit = true;
+	return 0;
+}
+
 FRZ_EXPORT int frz_ctx_add_disk_map_string(struct frz_ctx *ctx, const char *device_eq_id)
 {
 	_cleanup_free_ char *copy = NULL;

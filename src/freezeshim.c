@@ -19,6 +19,8 @@ static void usage(FILE *out)
 	      "  freeze TARGET...   freeze in dependency order; a guardian keeps the deadline\n"
 	      "  run TARGET... -- COMMAND [ARG]...\n"
 	      "                     freeze, run COMMAND in the window, thaw\n"
+	      "  snapshot [TARGET]...\n"
+	      "                     scripts, freeze, snapshot group, thaw, tag: the workflow\n"
 	      "  thaw               thaw what freezeshim froze (a detached or dead run)\n"
 	      "  status             say what freezeshim holds frozen\n"
 	      "\n"
@@ -49,6 +51,21 @@ int cli_error(struct frz_ctx *ctx, int err)
 	return frz_error_to_exit_code(err);
 }
 
+int cli_option_error(char **argv)
+{
+	const char *cmd = argv[0] && !strchr(argv[0], '/') ? argv[0] : NULL;
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+	char shortopt[3] = { '-', (char)optopt, 0 };
+
+	/* getopt's own message is off (opterr = 0): one line, ours. */
+	if (optopt && !(arg && startswith(arg, "--")) &&
+	    (!arg || arg[0] != '-' || !strchr(arg + 1, optopt)))
+		arg = shortopt;
+	fprintf(stderr, "freezeshim: unknown option, or an option without its value: '%s'; "
+		"see 'freezeshim %s%s--help'\n", arg ? arg : "?", cmd ? cmd : "", cmd ? " " : "");
+	return 2;
+}
+
 int cli_usage_error(const char *message)
 {
 	if (message)
@@ -70,6 +87,7 @@ int main(int argc, char **argv)
 	bool verbose = false;
 	int c, r;
 
+	opterr = 0;   /* cli_option_error() says it in one line */
 	while ((c = getopt_long(argc, argv, "+vhV", options, NULL)) != -1) {
 		switch (c) {
 		case 'v':
@@ -82,7 +100,7 @@ int main(int argc, char **argv)
 			puts(PACKAGE_NAME " " PACKAGE_VERSION);
 			return 0;
 		default:
-			return cli_usage_error(NULL);
+			return cli_option_error(argv);
 		}
 	}
 	if (optind >= argc)
@@ -106,6 +124,8 @@ int main(int argc, char **argv)
 		r = cli_freeze(ctx, argc, argv, verbose);
 	else if (streq(argv[0], "run"))
 		r = cli_run(ctx, argc, argv, verbose);
+	else if (streq(argv[0], "snapshot"))
+		r = cli_snapshot(ctx, argc, argv, verbose);
 	else if (streq(argv[0], "thaw"))
 		r = cli_thaw(ctx, argc, argv);
 	else if (streq(argv[0], "status"))

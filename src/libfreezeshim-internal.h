@@ -10,7 +10,15 @@
 struct frz_disk_map_entry {
 	char *device;   /* as given: "/dev/loop3" or "loop3" */
 	char *disk_id;
+	bool implicit;  /* added by freezeshim, not the user: skipped when the device is gone */
 };
+
+/*
+ * A disk map entry the user did not give (the local provider names every
+ * loop device): a device that disappears before the plan is skipped, and an
+ * entry that clashes with the user's is not added (0 then).
+ */
+int ctx_add_disk_map_implicit(struct frz_ctx *ctx, const char *device, const char *disk_id);
 
 struct frz_ctx {
 	int refcount;

@@ -154,23 +154,9 @@ cleanup() {
 	thaw_all
 	[ -n "$RUN_PID" ] && wait "$RUN_PID" 2>/dev/null
 	reap_pending_io
-	for ((i = ${#UNDO[@]} - 1; i >= 0; i--)); do
-		eval "${UNDO[i]}"
-	done
+	undo_all
 	if [ -n "$T" ]; then
-		losetup -n -O NAME,BACK-FILE 2>/dev/null |
-		while read -r dev back; do
-			case $back in
-			"$T"/*) losetup -d "$dev" ;;
-			esac
-		done
-		if awk -v t="$T/" 'index($5, t) == 1 { f = 1 } END { exit !f }' \
-			/proc/self/mountinfo; then
-			echo "# teardown: mounts left under $T, not removing it" >&2
-			rc=1
-		else
-			rm -rf --one-file-system "$T"
-		fi
+		sweep_dir "$T" || rc=1
 	fi
 	exit "$rc"
 }

@@ -86,25 +86,10 @@ cleanup() {
 	for i in "${THAW[@]}"; do
 		is_mounted "$i" && fsfreeze -u "$i" 2>/dev/null
 	done
-	for ((i = ${#UNDO[@]} - 1; i >= 0; i--)); do
-		eval "${UNDO[i]}"
-	done
+	undo_all
 	if [ -n "$T" ]; then
-		# Safety net: a loop device created but killed before it was
-		# recorded.  Only loops backed by files in our directory.
-		losetup -n -O NAME,BACK-FILE 2>/dev/null |
-		while read -r dev back; do
-			case $back in
-			"$T"/*) losetup -d "$dev" ;;
-			esac
-		done
-		if awk -v t="$T/" 'index($5, t) == 1 { f = 1 } END { exit !f }' \
-			/proc/self/mountinfo; then
-			echo "# teardown: mounts left under $T, not removing it" >&2
-			rc=1
-		else
-			rm -rf --one-file-system "$T"
-		fi
+		# Also a loop device created but killed before it was recorded.
+		sweep_dir "$T" || rc=1
 	fi
 	exit "$rc"
 }

@@ -195,9 +195,7 @@ cleanup() {
 		kill -TERM "$WATCHDOG_PID" 2>/dev/null
 		wait "$WATCHDOG_PID" 2>/dev/null
 	fi
-	for ((i = ${#UNDO[@]} - 1; i >= 0; i--)); do
-		eval "${UNDO[i]}"
-	done
+	undo_all
 	if [[ -n $T ]]; then
 		# Safety net: a loop device attached but not yet recorded.
 		losetup -n -O NAME,BACK-FILE 2>/dev/null |

@@ -89,3 +89,32 @@ child_alive() {
 	read -r -a fields <<<"${stat##*) }"
 	[ "${fields[1]}" = "$$" ] && [ "${fields[0]}" != Z ] && [ "${fields[0]}" != X ]
 }
+
+# undo_all: run the recorded undo commands, newest first.
+undo_all() {
+	local i
+
+	for ((i = ${#UNDO[@]} - 1; i >= 0; i--)); do
+		eval "${UNDO[i]}"
+	done
+}
+
+# sweep_dir DIR: detach the loop devices still attached to images under
+# DIR, then remove DIR, unless something is still mounted below it (then
+# say so and fail: rm would reach into the mount).
+sweep_dir() {
+	local dir=$1 dev back
+
+	losetup -n -O NAME,BACK-FILE 2>/dev/null |
+	while read -r dev back; do
+		case $back in
+		"$dir"/*) losetup -d "$dev" ;;
+		esac
+	done
+	if awk -v t="$dir/" 'index($5, t) == 1 { f = 1 } END { exit !f }' \
+		/proc/self/mountinfo; then
+		echo "# teardown: mounts left under $dir, not removing it" >&2
+		return 1
+	fi
+	rm -rf --one-file-system "$dir"
+}
