@@ -57,6 +57,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -71,6 +72,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "freeze-internal.h"
 #include "plan-internal.h"
 #include "provider.h"
 
@@ -403,6 +405,62 @@ static int image_name(struct local_state *s, size_t n, const char *id, char **re
 	}
 }
 
+/*
+ * "<id>.partial/owner" names the run making it ("PID STARTTIME"): a
+ * partial snapshot whose run is gone (killed with SIGKILL, or the machine
+ * rebooted) holds nothing usable and may hold the size of every image, so
+ * the next run removes it.  The images are the directory's only entries
+ * besides the owner file and a manifest.
+ */
+#define OWNER_NAME "owner"
+
+static void sweep_stale_partials(struct provider *p, struct local_state *s)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd = dup(s->dir_fd);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		char buf[64];
+		int pid = 0, sub;
+		unsigned long long start = 0;
+		ssize_t n;
+
+		if (l <= 8 || !streq(de->d_name + l - 8, ".partial"))
+			continue;
+		sub = openat(s->dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		int ofd = openat(sub, OWNER_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		n = ofd >= 0 ? read(ofd, buf, sizeof(buf) - 1) : -1;
+		if (ofd >= 0)
+			close(ofd);
+		if (n <= 0 || (buf[n] = 0, sscanf(buf, "%d %llu", &pid, &start) != 2) ||
+		    process_matches(pid, start)) {
+			close(sub);   /* not ours to judge, or its run is alive */
+			continue;
+		}
+		_cleanup_closedir_ DIR *sd = fdopendir(sub);
+		if (!sd) {
+			close(sub);
+			continue;
+		}
+		struct dirent *e;
+		while ((e = readdir(sd)))
+			if (e->d_type == DT_REG)
+				(void)unlinkat(dirfd(sd), e->d_name, 0);
+		if (unlinkat(s->dir_fd, de->d_name, AT_REMOVEDIR) == 0)
+			warn(p->req->ctx, "removed %s/%s, left by a run that died (pid %d)", s->dir,
+			     de->d_name, pid);
+	}
+}
+
 static int local_prepare(struct provider *p)
 {
 	const struct snapshot_request *req = p->req;
@@ -468,6 +526,7 @@ static int local_prepare(struct provider *p)
 	if (r != SNAP_OK)
 		return r;
 
+	sweep_stale_partials(p, s);
 	if (fstatvfs(s->dir_fd, &sv) < 0)
 		return provider_fail(p, SNAP_PRECONDITION, "cannot read the free space of %s: %s",
 				     s->dir, strerror(errno));
@@ -494,6 +553,20 @@ static int local_prepare(struct provider *p)
 	if (s->snap_fd < 0)
 		return provider_fail(p, SNAP_PRECONDITION, "cannot open %s/%s: %s", s->dir,
 				     s->partial_name, strerror(errno));
+	{
+		unsigned long long start = 0;
+		char owner[64];
+		int ofd = openat(s->snap_fd, OWNER_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		int len = snprintf(owner, sizeof(owner), "%d %llu\n", (int)getpid(),
+				   process_start_time(getpid(), &start) < 0 ? 0 : start);
+		if (ofd < 0 || write(ofd, owner, (size_t)len) != len) {
+			if (ofd >= 0)
+				close(ofd);
+			return provider_fail(p, SNAP_PRECONDITION, "cannot write %s/%s/%s: %s",
+					     s->dir, s->partial_name, OWNER_NAME, strerror(errno));
+		}
+		close(ofd);
+	}
 	for (size_t i = 0; i < s->n_disks; i++) {
 		struct local_disk *d = &s->disks[i];
 
@@ -835,6 +908,7 @@ static int local_finish(struct provider *p)
 					     "cannot write the image of %s to %s/%s: %s; the "
 					     "snapshot is discarded", frz_disk_get_id(s->disks[i].disk),
 					     s->dir, s->partial_name, strerror(errno));
+	(void)unlinkat(s->snap_fd, OWNER_NAME, 0);   /* a finished snapshot has no owner */
 	r = write_manifest(p, s->snap_fd);
 	if (r < 0)
 		return provider_fail(p, SNAP_GROUP_STATE,
@@ -905,6 +979,7 @@ static void local_free(struct provider *p)
 		if (s->snap_fd >= 0) {
 			(void)unlinkat(s->snap_fd, MANIFEST_TMP_NAME, 0);
 			(void)unlinkat(s->snap_fd, MANIFEST_NAME, 0);
+			(void)unlinkat(s->snap_fd, OWNER_NAME, 0);
 		}
 		(void)unlinkat(s->dir_fd, s->partial_name, AT_REMOVEDIR);
 	}

@@ -743,7 +743,8 @@ static void test_local_snapshot(void **state _unused_)
 	xsnprintf(path, sizeof(path), "%s/%s.partial", dir, run.p->group_id);
 	assert_int_equal(stat(path, &st_dst), 0);
 	assert_int_equal(st_dst.st_mode & 07777, 0700);
-	assert_int_equal(count_entries(path), 2);
+	/* The two images and the owner file (pid and start time of this run). */
+	assert_int_equal(count_entries(path), 3);
 
 	assert_step(&run, run.p->ops->create(run.p), SNAP_OK);
 	assert_step(&run, run.p->ops->finish(run.p), SNAP_OK);
@@ -960,6 +961,30 @@ static void test_local_unfinished(void **state _unused_)
 	assert_int_equal(count_entries(env.snaps), 0);
 }
 
+/* A partial snapshot whose run died is removed by the next run; a live run's is kept. */
+static void test_local_sweeps_stale_partials(void **state _unused_)
+{
+	const char *targets[] = { env.loop_b };
+	char dead[PATH_MAX], live[PATH_MAX];
+	struct run run;
+
+	xsnprintf(dead, sizeof(dead), "%s/local-dead.partial", env.snaps);
+	xsnprintf(live, sizeof(live), "%s/local-live.partial", env.snaps);
+	assert_int_equal(sh("mkdir -p '%s' '%s' && head -c 65536 /dev/zero >'%s/loop9.img' && "
+			    "echo '999999 1' >'%s/owner'", dead, live, dead, dead), 0);
+	/* This test process is the live run. */
+	assert_int_equal(sh("echo \"%d $(awk '{ print $22 }' /proc/%d/stat)\" >'%s/owner'",
+			    (int)getpid(), (int)getpid(), live), 0);
+	loop_run(&run, targets, 1);
+	run.req.snapshot_dir = env.snaps;
+	assert_step(&run, run.p->ops->prepare(run.p), SNAP_OK);
+	assert_int_equal(access(dead, F_OK), -1);
+	assert_int_equal(access(live, F_OK), 0);
+	run_done(&run);
+	assert_int_equal(sh("rm -rf '%s'", live), 0);
+	assert_int_equal(count_entries(env.snaps), 0);
+}
+
 static void test_local_no_space(void **state _unused_)
 {
 	const char *targets[] = { env.loop_a };
@@ -1026,6 +1051,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_local_dir_on_frozen_fs, release_live),
 		cmocka_unit_test_teardown(test_local_window_closed, release_live),
 		cmocka_unit_test_teardown(test_local_unfinished, release_live),
+		cmocka_unit_test_teardown(test_local_sweeps_stale_partials, release_live),
 		cmocka_unit_test_teardown(test_local_no_space, release_live),
 		cmocka_unit_test_teardown(test_local_name_collision, release_live),
 	};
