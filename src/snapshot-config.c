@@ -1370,18 +1370,24 @@ static int conf_apply(struct config *c, const void *input, const char *origin, c
 	return 0;
 }
 
-int config_apply_json(struct config *c, const char *json, const char *origin, char **ret_error)
+/* Parse JSON (an object) and apply it whole with FN. */
+static int apply_json_text(struct config *c, apply_fn fn, const char *json, const char *origin,
+			   char **ret_error)
 {
 	cJSON *root;
 	int r;
 
-	origin = origin ? origin : "freezeshim.conf";
 	if ((r = json_parse_object(json ? json : "", json ? strlen(json) : 0, origin, &root,
 				   ret_error)) < 0)
 		return r;
-	r = apply_whole(c, conf_apply, root, origin, ret_error);
+	r = apply_whole(c, fn, root, origin, ret_error);
 	cJSON_Delete(root);
 	return r;
+}
+
+int config_apply_json(struct config *c, const char *json, const char *origin, char **ret_error)
+{
+	return apply_json_text(c, conf_apply, json, origin ? origin : "freezeshim.conf", ret_error);
 }
 
 /* ---- Azure's VMSnapshotPluginConfig.json ---- */
@@ -1491,16 +1497,8 @@ static int azure_apply(struct config *c, const void *input, const char *origin,
 int config_apply_azure_json(struct config *c, const char *json, const char *origin,
 			    char **ret_error)
 {
-	cJSON *root;
-	int r;
-
-	origin = origin ? origin : "VMSnapshotPluginConfig.json";
-	if ((r = json_parse_object(json ? json : "", json ? strlen(json) : 0, origin, &root,
-				   ret_error)) < 0)
-		return r;
-	r = apply_whole(c, azure_apply, root, origin, ret_error);
-	cJSON_Delete(root);
-	return r;
+	return apply_json_text(c, azure_apply, json,
+			       origin ? origin : "VMSnapshotPluginConfig.json", ret_error);
 }
 
 /* ---- Files ---- */

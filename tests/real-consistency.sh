@@ -308,18 +308,7 @@ wait_progress() {
 
 # --- Checks ------------------------------------------------------------------
 
-NTEST=0
-NFAIL=0
-
-ok_if() {
-	NTEST=$((NTEST + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $NTEST - $1"
-	else
-		echo "not ok $NTEST - $1"
-		NFAIL=$((NFAIL + 1))
-	fi
-}
+# ok_if: tests/lib/real-kernel.sh.
 
 # Checkers: check_FS COPY OUT; 0 when clean (criteria in the header).  The
 # checker runs even when recovery is needed, so that the control's report

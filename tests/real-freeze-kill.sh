@@ -79,18 +79,6 @@ thaw_all() {
 	return 0
 }
 
-# Is process $1 alive (a zombie is not)?
-alive() {
-	local s
-
-	{ read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-	s=${s##*) }
-	case ${s%% *} in
-	Z | X) return 1 ;;
-	esac
-	return 0
-}
-
 # Does process group $1 have a live member?
 pgrp_alive() {
 	local p
@@ -239,19 +227,7 @@ done
 
 # --- Checks ----------------------------------------------------------------
 
-NTEST=0
-NFAIL=0
-
-# ok_if WHAT COND-STATUS: one TAP line.
-ok_if() {
-	NTEST=$((NTEST + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $NTEST - $1"
-	else
-		echo "not ok $NTEST - $1"
-		NFAIL=$((NFAIL + 1))
-	fi
-}
+# ok_if: tests/lib/real-kernel.sh.
 
 # The plan orders the chain C, B, A; D anywhere.
 PLAN_RC=0

@@ -68,40 +68,6 @@ T=
 WATCHDOG_PID=
 FUSE_PID=
 
-# alive PID: some thread of PID is not yet dead.  Not kill -0: a zombie (an
-# unreaped child, or an orphan where init does not reap) answers kill -0.
-# Every thread, because a process whose leader exited while another thread
-# sleeps in FIFREEZE has not ended for its parent.
-alive() {
-	local f st
-
-	for f in /proc/"$1"/task/*/stat; do
-		# Not st=$(<"$f"): a failed redirection there ends the shell
-		# under set -e (bash 5.2), || or not.
-		{ read -r st <"$f"; } 2>/dev/null || continue
-		st=${st##*) }
-		case ${st%% *} in
-		Z | X) ;;
-		*) return 0 ;;
-		esac
-	done 2>/dev/null
-	return 1
-}
-
-# wait_gone PID SEC: PID ends within SEC seconds.  Fails, leaving it
-# running, otherwise.  Does not reap it: `wait PID` still gives its status.
-wait_gone() {
-	local pid=$1 end
-
-	end=$(awk -v n="$EPOCHREALTIME" -v s="$2" 'BEGIN { printf "%.6f", n + s }')
-	while alive "$pid"; do
-		awk -v n="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(n > e) }' &&
-			return 1
-		sleep 0.05
-	done
-	return 0
-}
-
 # Processes of this test (by environment tag), but this shell, the watchdog
 # and the FUSE daemon.
 tagged_pids() {
@@ -392,7 +358,6 @@ check() {
 # lt A B / le A B: numeric comparisons of decimals.
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-since() { awk -v n="$EPOCHREALTIME" -v t="$1" 'BEGIN { printf "%.3f", n - t }'; }
 
 # Writers.  probe MNT starts a write (a new file) to MNT in the background;
 # its pid in PROBE.  frozen MNT: the write is still blocked after 0.5 s (the

@@ -203,18 +203,7 @@ install -o root -g root -m 0700 "$HOOK_SRC" "$T/hooks/50-postgresql"
 ) &
 WATCHDOG_PID=$!
 
-NTEST=0
-NFAIL=0
-
-ok_if() {
-	NTEST=$((NTEST + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $NTEST - $1"
-	else
-		echo "not ok $NTEST - $1"
-		NFAIL=$((NFAIL + 1))
-	fi
-}
+# ok_if: tests/lib/real-kernel.sh.
 
 # psql_at SOCKDIR PORT SQL: one statement as postgres, unaligned tuples.
 psql_at() {

@@ -82,35 +82,6 @@ WRITER_PIDS=()
 CHECK_LOOP=
 CHECK_MOUNTED=
 
-# alive PID: some thread of PID is not dead (a zombie answers kill -0).
-alive() {
-	local f st
-
-	for f in /proc/"$1"/task/*/stat; do
-		{ read -r st <"$f"; } 2>/dev/null || continue
-		st=${st##*) }
-		case ${st%% *} in
-		Z | X) ;;
-		*) return 0 ;;
-		esac
-	done 2>/dev/null
-	return 1
-}
-
-# wait_gone PID SEC: PID ends within SEC seconds (not reaped: `wait` still
-# gives its status).
-wait_gone() {
-	local pid=$1 end
-
-	end=$(awk -v n="$EPOCHREALTIME" -v s="$2" 'BEGIN { printf "%.6f", n + s }')
-	while alive "$pid"; do
-		awk -v n="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(n > e) }' &&
-			return 1
-		sleep 0.05
-	done
-	return 0
-}
-
 # The test's processes (by environment tag), but this shell and the watchdog.
 tagged_pids() {
 	local f p
@@ -367,7 +338,6 @@ eq() {
 
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
-since() { awk -v n="$EPOCHREALTIME" -v t="$1" 'BEGIN { printf "%.3f", n - t }'; }
 
 # jr NAME FILTER: jq -r on run NAME's --json report.
 jr() {

@@ -118,3 +118,54 @@ sweep_dir() {
 	fi
 	rm -rf --one-file-system "$dir"
 }
+
+# alive PID: some thread of PID is not yet dead.  Not kill -0: a zombie (an
+# unreaped child, or an orphan where init does not reap) answers kill -0.
+# Every thread, because a process whose leader exited while another thread
+# sleeps in FIFREEZE has not ended for its parent.
+alive() {
+	local f st
+
+	for f in /proc/"$1"/task/*/stat; do
+		# Not st=$(<"$f"): a failed redirection there ends the shell
+		# under set -e (bash 5.2), || or not.
+		{ read -r st <"$f"; } 2>/dev/null || continue
+		st=${st##*) }
+		case ${st%% *} in
+		Z | X) ;;
+		*) return 0 ;;
+		esac
+	done 2>/dev/null
+	return 1
+}
+
+# wait_gone PID SEC: PID ends within SEC seconds.  Fails, leaving it
+# running, otherwise.  Does not reap it: `wait PID` still gives its status.
+wait_gone() {
+	local pid=$1 end
+
+	end=$(awk -v n="$EPOCHREALTIME" -v s="$2" 'BEGIN { printf "%.6f", n + s }')
+	while alive "$pid"; do
+		awk -v n="$EPOCHREALTIME" -v e="$end" 'BEGIN { exit !(n > e) }' &&
+			return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# since T: seconds from EPOCHREALTIME T to now, 3 decimals (LC_ALL=C).
+since() { awk -v n="$EPOCHREALTIME" -v t="$1" 'BEGIN { printf "%.3f", n - t }'; }
+
+# ok_if WHAT STATUS: one TAP line, "ok" when STATUS is 0; NTEST and NFAIL
+# count them.
+NTEST=0
+NFAIL=0
+ok_if() {
+	NTEST=$((NTEST + 1))
+	if [ "$2" = 0 ]; then
+		echo "ok $NTEST - $1"
+	else
+		echo "not ok $NTEST - $1"
+		NFAIL=$((NFAIL + 1))
+	fi
+}
