@@ -45,22 +45,16 @@
 # shellcheck disable=SC2016,SC2317
 
 set -eu
-# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
-skip() {
-	echo "# SKIP: $*"
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root"
-for tool in losetup truncate mount umount mkfs.ext4 mkfs.xfs mkfs.btrfs \
-	    btrfs e2fsck dumpe2fs debugfs xfs_repair xfs_db fsfreeze timeout \
-	    awk cp dd mv rm ln mkdir truncate sort uniq paste; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
-done
+need_tools losetup truncate mount umount mkfs.ext4 mkfs.xfs mkfs.btrfs \
+	   btrfs e2fsck dumpe2fs debugfs xfs_repair xfs_db fsfreeze timeout \
+	   awk cp dd mv rm ln mkdir truncate sort uniq paste
 [ -e /dev/loop-control ] || skip "/dev/loop-control missing"
 grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null ||
 	skip "no xfs in this kernel"
@@ -160,6 +154,7 @@ trap 'exit 129' HUP
 T=$(mktemp -d /var/tmp/freezeshim-test.XXXXXX)
 mkdir "$T/img" "$T/out" "$T/mnt" "$T/copies" "$T/bad" "$T/ops"
 : >"$T/mounts"
+THAW_LIST=$T/mounts
 : >"$T/pids"
 LOG=$T/setup.log
 CHECK_MNT=$T/mnt/check
@@ -184,17 +179,6 @@ mkdir "$CHECK_MNT"
 	kill -TERM $$
 ) &
 WATCHDOG_PID=$!
-
-mount_fs() {
-	local dev=$1 mnt=$2
-
-	shift 2
-	mkdir -p "$mnt"
-	run mount "$@" "$dev" "$mnt"
-	record undo_mount "$mnt"
-	THAW+=("$mnt")
-	printf '%s\n' "$mnt" >>"$T/mounts"
-}
 
 # Images in $T/img (on the machine's /var/tmp, never a target); sparse.
 declare -A IMG MNT

@@ -21,21 +21,15 @@
 # shellcheck disable=SC2016,SC2317
 
 set -eu
-# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
-skip() {
-	echo "# SKIP: $*"
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root"
-for tool in losetup truncate mount umount mkfs.ext4 mkfs.xfs fsfreeze jq \
-	    timeout awk dd touch pgrep ps sort stat; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
-done
+need_tools losetup truncate mount umount mkfs.ext4 mkfs.xfs fsfreeze jq \
+	   timeout awk dd touch pgrep ps sort stat
 [ -e /dev/loop-control ] || skip "/dev/loop-control missing"
 
 FREEZESHIM=${FREEZESHIM:?set FREEZESHIM to the freezeshim binary}
@@ -157,6 +151,7 @@ trap 'exit 129' HUP
 T=$(mktemp -d /var/tmp/freezeshim-test.XXXXXX)
 mkdir "$T/img" "$T/out" "$T/mnt"
 : >"$T/mounts"
+THAW_LIST=$T/mounts
 : >"$T/pids"
 LOG=$T/setup.log
 
@@ -179,17 +174,6 @@ LOG=$T/setup.log
 	kill -TERM $$
 ) &
 WATCHDOG_PID=$!
-
-mount_fs() {
-	local dev=$1 mnt=$2
-
-	shift 2
-	mkdir -p "$mnt"
-	run mount "$@" "$dev" "$mnt"
-	record undo_mount "$mnt"
-	THAW+=("$mnt")
-	printf '%s\n' "$mnt" >>"$T/mounts"
-}
 
 M_A=$T/mnt/a		# ext4 on a loop over $T/img/a.img
 M_B=$T/mnt/b		# ext4 on a loop over $M_A/b.img

@@ -19,21 +19,15 @@
 # shellcheck disable=SC2016,SC2317,SC2153
 
 set -eu
-# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
-skip() {
-	echo "# SKIP: $*"
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root"
-for tool in losetup truncate mount umount mkfs.ext4 mkfs.xfs fusermount3 \
-	    fsfreeze jq timeout awk setsid cmp dd date env; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
-done
+need_tools losetup truncate mount umount mkfs.ext4 mkfs.xfs fusermount3 \
+	   fsfreeze jq timeout awk setsid cmp dd date env
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
 [ -e /dev/loop-control ] || skip "/dev/loop-control missing"
 # Background jobs of a script ignore SIGINT; the CLI must see it as from a
@@ -68,53 +62,13 @@ T=
 WATCHDOG_PID=
 FUSE_PID=
 
-# Processes of this test (by environment tag), but this shell, the watchdog
-# and the FUSE daemon.
-tagged_pids() {
-	local f p fuse=
+# rescue: thaw_listed, stop every process of the test but the FUSE daemon
+# (undo_fuse stops it after its unmount), thaw again.
+rescue() {
+	local fuse=
 
 	[ -s "$T/fuse.pid" ] && fuse=$(<"$T/fuse.pid")
-	for f in /proc/[0-9]*/environ; do
-		p=${f#/proc/}
-		p=${p%/environ}
-		case $p in
-		"$MAIN_PID" | "$BASHPID" | "$WATCHDOG_PID" | "$fuse") continue ;;
-		esac
-		grep -qzxF -- "FREEZESHIM_TEST_TAG=$T" "$f" 2>/dev/null &&
-			alive "$p" && echo "$p"
-	done
-	return 0
-}
-
-# thaw_all: fsfreeze -u every test filesystem, hosts first.  Each in the
-# background with a bound: a thaw can wait for a freeze in progress.
-thaw_all() {
-	local m p
-
-	[ -s "$T/thaw.list" ] || return 0
-	while read -r m; do
-		is_mounted "$m" || continue
-		fsfreeze -u "$m" >/dev/null 2>&1 </dev/null &
-		p=$!
-		wait_gone "$p" 3 ||
-			echo "# rescue: fsfreeze -u $m still blocked after 3 s" >&2
-	done <"$T/thaw.list"
-}
-
-# rescue: thaw everything, stop every process of the test, thaw again (a
-# guardian killed in the middle of a late FIFREEZE leaves it frozen).
-rescue() {
-	local pids sig p
-
-	thaw_all
-	for sig in TERM KILL; do
-		pids=$(tagged_pids)
-		for p in $pids; do
-			alive "$p" && kill -"$sig" "$p" 2>/dev/null
-		done
-		sleep 0.3
-	done
-	thaw_all
+	rescue_tagged "$fuse"
 }
 
 undo_fuse() {
@@ -172,6 +126,7 @@ T=$(mktemp -d /var/tmp/freezeshim-test.XXXXXX)
 export FREEZESHIM_TEST_TAG=$T
 mkdir "$T/img" "$T/out" "$T/mnt"
 : >"$T/thaw.list"
+THAW_LIST=$T/thaw.list
 LOG=$T/setup.log
 
 # --- Watchdog --------------------------------------------------------------
@@ -217,16 +172,6 @@ WATCHDOG_PID=$!
 
 # mount_fs DEV MNT [mount args...]: mount a block filesystem that the test
 # may freeze.
-mount_fs() {
-	local dev=$1 mnt=$2
-
-	shift 2
-	mkdir -p "$mnt"
-	run mount "$@" "$dev" "$mnt"
-	record undo_mount "$mnt"
-	echo "$mnt" >>"$T/thaw.list"
-}
-
 # No lazy initialization: its background writes would reach the images
 # while the test expects them quiet.
 EXT4_OPTS=(-E "lazy_itable_init=0,lazy_journal_init=0")

@@ -14,20 +14,14 @@
 # shellcheck disable=SC2016,SC2317,SC2153
 
 set -eu
-# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/lib/real-kernel.sh"
 
-skip() {
-	echo "# SKIP: $*"
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root"
-for tool in losetup truncate mount umount mke2fs mkfs.ext4 mkfs.xfs \
-	    mkfs.btrfs btrfs fusermount3 fsfreeze jq timeout awk; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
-done
+need_tools losetup truncate mount umount mke2fs mkfs.ext4 mkfs.xfs \
+	   mkfs.btrfs btrfs fusermount3 fsfreeze jq timeout awk
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
 [ -e /dev/loop-control ] || skip "/dev/loop-control missing"
 
@@ -104,16 +98,6 @@ mkdir "$T/img" "$T/out" "$T/mnt"
 LOG=$T/setup.log
 
 # mount_fs DEV MNT [mount args...]: mount a block filesystem.
-mount_fs() {
-	local dev=$1 mnt=$2
-
-	shift 2
-	mkdir -p "$mnt"
-	run mount "$@" "$dev" "$mnt"
-	record undo_mount "$mnt"
-	THAW+=("$mnt")
-}
-
 # Mountpoints.  No name is a prefix of another (the human-output check greps).
 M_LOWER=$T/mnt/lower		# ext4 holding nested.img
 M_UPPER=$T/mnt/upper		# ext4 on the loop over nested.img

@@ -39,15 +39,11 @@
 # shellcheck disable=SC2016,SC2317
 
 set -eu
-# record, is_mounted, undo_loop, undo_mount, run, new_loop, kill_child
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
-skip() {
-	echo "# SKIP: $*"
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root"
 PGBIN=$(for p in /usr/lib/postgresql/*/bin/postgres; do
@@ -57,10 +53,8 @@ PGBIN=$(for p in /usr/lib/postgresql/*/bin/postgres; do
 for t in initdb pg_ctl psql pg_controldata; do
 	[ -x "$PGBIN/$t" ] || skip "$PGBIN/$t missing"
 done
-for tool in losetup truncate mount umount mkfs.ext4 e2fsck dumpe2fs fsfreeze jq \
-	    runuser setpriv timeout awk sort comm cp date install flock mkfifo setsid; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
-done
+need_tools losetup truncate mount umount mkfs.ext4 e2fsck dumpe2fs fsfreeze jq \
+	   runuser setpriv timeout awk sort comm cp date install flock mkfifo setsid
 [ -e /dev/loop-control ] || skip "/dev/loop-control missing"
 id -u postgres >/dev/null 2>&1 || skip "no postgres system user"
 

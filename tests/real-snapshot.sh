@@ -25,23 +25,16 @@
 # shellcheck disable=SC2016,SC2317
 
 set -eu
-# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget, run, new_loop,
-# kill_child
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/lib/real-kernel.sh"
 export LC_ALL=C		# EPOCHREALTIME and awk with a '.' decimal point
 
-skip() {
-	echo "# SKIP: $*"
-	exit 77
-}
 
 [ "$(id -u)" = 0 ] || skip "needs root"
-for tool in losetup truncate mount umount mkfs.ext4 mkfs.xfs mkfs.btrfs btrfs \
-	    e2fsck debugfs xfs_repair fsfreeze jq timeout awk date cp find stat \
-	    chown chmod head tr pgrep comm; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
-done
+need_tools losetup truncate mount umount mkfs.ext4 mkfs.xfs mkfs.btrfs btrfs \
+	   e2fsck debugfs xfs_repair fsfreeze jq timeout awk date cp find stat \
+	   chown chmod head tr pgrep comm
 [ -e /dev/loop-control ] || skip "/dev/loop-control missing"
 losetup -f >/dev/null 2>&1 || skip "no free loop device"
 grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null ||
@@ -82,55 +75,11 @@ WRITER_PIDS=()
 CHECK_LOOP=
 CHECK_MOUNTED=
 
-# The test's processes (by environment tag), but this shell and the watchdog.
-tagged_pids() {
-	local f p
-
-	for f in $(grep -lzxF -- "FREEZESHIM_TEST_TAG=$T" /proc/[0-9]*/environ 2>/dev/null); do
-		p=${f#/proc/}
-		p=${p%/environ}
-		case $p in
-		"$MAIN_PID" | "$BASHPID" | "$WATCHDOG_PID") continue ;;
-		esac
-		alive "$p" && echo "$p"
-	done
-	return 0
-}
-
-# tagged PID: PID carries this test's tag in its environment.
-tagged() {
-	grep -qzxF -- "FREEZESHIM_TEST_TAG=$T" "/proc/$1/environ" 2>/dev/null
-}
-
-# thaw_all: fsfreeze -u every test filesystem, each bounded (a thaw can wait
-# for a freeze in progress).
-thaw_all() {
-	local m p
-
-	[ -n "$T" ] && [ -s "$T/thaw.list" ] || return 0
-	while read -r m; do
-		is_mounted "$m" || continue
-		fsfreeze -u "$m" >/dev/null 2>&1 </dev/null &
-		p=$!
-		wait_gone "$p" 3 ||
-			echo "# rescue: fsfreeze -u $m still blocked after 3 s" >&2
-	done <"$T/thaw.list"
-}
-
-# rescue: thaw, stop every tagged process (its tag re-checked just before
-# each signal: a pid that ended and was reused is not signalled), thaw again.
+# rescue: tell the writers to stop, thaw, stop every process of the test,
+# thaw again.
 rescue() {
-	local sig p
-
-	thaw_all
 	[ -n "$T" ] && touch "$T/stop"
-	for sig in TERM KILL; do
-		for p in $(tagged_pids); do
-			alive "$p" && tagged "$p" && kill -"$sig" "$p" 2>/dev/null
-		done
-		sleep 0.3
-	done
-	thaw_all
+	rescue_tagged
 }
 
 cleanup() {
@@ -186,6 +135,7 @@ mkdir "$T/img" "$T/out" "$T/mnt" "$T/snaps" "$T/marks" "$T/chk"
 mkdir -m 0700 "$T/state"
 mkdir -m 0755 "$T/scripts"
 : >"$T/thaw.list"
+THAW_LIST=$T/thaw.list
 LOG=$T/setup.log	# run()'s log
 export LOG
 O=$T/out
@@ -211,23 +161,13 @@ MARKS=$T/marks
 		echo "the test exceeded ${TOTAL_LIMIT} s" >"$T/watchdog.fired"
 		echo "# WATCHDOG: the test exceeded ${TOTAL_LIMIT} s; thawing every" \
 		     "test filesystem, killing the test's processes" >&2
-		thaw_all
+		thaw_listed
 		kill -TERM "$MAIN_PID"
 		rescue
 		exit 0
 	done
 ) </dev/null >/dev/null &
 WATCHDOG_PID=$!
-
-mount_fs() {
-	local dev=$1 mnt=$2
-
-	shift 2
-	mkdir -p "$mnt"
-	run mount "$@" "$dev" "$mnt"
-	record undo_mount "$mnt"
-	echo "$mnt" >>"$T/thaw.list"
-}
 
 EXT4_OPTS=(-E "lazy_itable_init=0,lazy_journal_init=0")
 

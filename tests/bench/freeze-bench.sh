@@ -41,7 +41,7 @@
 #   BENCH_EMPTY_ON_DISK=1  the empty filesystems' images in $T/img, not on tmpfs
 #   BENCH_KEEP_LOG=1  keep the run's directory (logs, tool output) on success
 set -euo pipefail
-# record, is_mounted, undo_loop, undo_mount, undo_btrfs_forget (its own run exits)
+# The shared helpers: teardown, loops, processes, checks.
 # shellcheck source=tests/lib/real-kernel.sh
 . "$(dirname "$0")/../lib/real-kernel.sh"
 export LC_ALL=C	# EPOCHREALTIME and printf use '.' as the decimal point

@@ -1,12 +1,18 @@
 # shellcheck shell=bash
 # Shared by the real-kernel tests and the freeze benchmark: the teardown
-# bookkeeping and the loop-device helpers.  Sourced after `set -eu`.
+# bookkeeping, loop devices and mounts, processes (children, tagged ones),
+# skips and TAP checks.  Sourced after `set -eu`.
 #
 # Every loop device, mount and the like is recorded the moment it exists, as
 # an undo command in UNDO; the caller's trap runs them newest first.
 # run() appends the command's output to $LOG, which the caller sets.
 
 UNDO=()
+# The test mounts that may be frozen, in creation order (a host before what
+# is stored on it: the safe thaw order): in THAW, and in the file THAW_LIST
+# names when it is set (for a watchdog process that cannot see THAW).
+THAW=()
+THAW_LIST=
 
 record() {
 	UNDO+=("$(printf '%q ' "$@")")
@@ -168,4 +174,89 @@ ok_if() {
 		echo "not ok $NTEST - $1"
 		NFAIL=$((NFAIL + 1))
 	fi
+}
+
+# mount_fs DEV MNT [MOUNT-OPTION...]: mount DEV on MNT (made if missing),
+# recorded for teardown and listed as a mount that may be frozen.
+mount_fs() {
+	local dev=$1 mnt=$2
+
+	shift 2
+	mkdir -p "$mnt"
+	run mount "$@" "$dev" "$mnt"
+	record undo_mount "$mnt"
+	THAW+=("$mnt")
+	[ -z "$THAW_LIST" ] || printf '%s\n' "$mnt" >>"$THAW_LIST"
+}
+
+# For tests that tag every process they start with FREEZESHIM_TEST_TAG=$T
+# (freezeshim passes it on to its guardian, scripts and commands).
+#
+# tagged PID: PID carries this test's tag in its environment.
+tagged() {
+	grep -qzxF -- "FREEZESHIM_TEST_TAG=$T" "/proc/$1/environ" 2>/dev/null
+}
+
+# tagged_pids [PID...]: the live processes of this test, but this shell, the
+# calling subshell, WATCHDOG_PID and the PIDs given.
+tagged_pids() {
+	local f p x skip
+
+	for f in $(grep -lzxF -- "FREEZESHIM_TEST_TAG=$T" /proc/[0-9]*/environ 2>/dev/null); do
+		p=${f#/proc/}
+		p=${p%/environ}
+		skip=
+		for x in "$$" "$BASHPID" "${WATCHDOG_PID:-}" "$@"; do
+			[ "$p" = "$x" ] && skip=yes
+		done
+		[ -n "$skip" ] || ! alive "$p" || echo "$p"
+	done
+	return 0
+}
+
+# thaw_listed: fsfreeze -u every mount of THAW_LIST still mounted, hosts
+# first, each bounded (a thaw can wait for a freeze in progress).
+thaw_listed() {
+	local m p
+
+	[ -n "$THAW_LIST" ] && [ -s "$THAW_LIST" ] || return 0
+	while read -r m; do
+		is_mounted "$m" || continue
+		fsfreeze -u "$m" >/dev/null 2>&1 </dev/null &
+		p=$!
+		wait_gone "$p" 3 ||
+			echo "# rescue: fsfreeze -u $m still blocked after 3 s" >&2
+	done <"$THAW_LIST"
+}
+
+# rescue_tagged [PID...]: thaw, stop every tagged process but the PIDs given
+# (its tag checked again just before each signal: a pid that ended and was
+# reused is not signalled), thaw again (a guardian killed in the middle of
+# a late FIFREEZE leaves it frozen).
+rescue_tagged() {
+	local sig p
+
+	thaw_listed
+	for sig in TERM KILL; do
+		for p in $(tagged_pids "$@"); do
+			alive "$p" && tagged "$p" && kill -"$sig" "$p" 2>/dev/null
+		done
+		sleep 0.3
+	done
+	thaw_listed
+}
+
+# skip REASON: the test cannot run here (exit 77, automake's SKIP).
+skip() {
+	echo "# SKIP: $*"
+	exit 77
+}
+
+# need_tools TOOL...: skip unless every TOOL is on PATH.
+need_tools() {
+	local tool
+
+	for tool; do
+		command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
+	done
 }
