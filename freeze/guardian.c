@@ -212,6 +212,29 @@ static void run_item(struct guardian *g, enum item_op op, size_t i)
 	}
 }
 
+/*
+ * Under g->mu: take the next item of the batch and run it with the lock
+ * dropped.  An item finished after its batch was replaced (a thaw batch
+ * started while a FIFREEZE was still in the kernel) does not count for the
+ * new one.
+ */
+static void batch_run_next(struct guardian *g)
+{
+	size_t i = g->batch_items[g->batch_next++];
+	enum item_op op = g->batch_op;
+	unsigned id = g->batch_id;
+
+	g->running_items++;
+	pthread_mutex_unlock(&g->mu);
+	run_item(g, op, i);
+	pthread_mutex_lock(&g->mu);
+	g->running_items--;
+	if (id == g->batch_id)
+		g->batch_done++;
+	if (g->window_closed && g->running_items == 0)
+		wake_monitor(g);
+}
+
 static void *worker_main(void *arg)
 {
 	struct guardian *g = arg;
@@ -222,20 +245,7 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&g->work_cv, &g->mu);
 		if (g->quit)
 			break;
-		size_t i = g->batch_items[g->batch_next++];
-		enum item_op op = g->batch_op;
-		unsigned id = g->batch_id;
-		g->running_items++;
-		pthread_mutex_unlock(&g->mu);
-
-		run_item(g, op, i);
-
-		pthread_mutex_lock(&g->mu);
-		g->running_items--;
-		if (id == g->batch_id)
-			g->batch_done++;
-		if (g->window_closed && g->running_items == 0)
-			wake_monitor(g);
+		batch_run_next(g);
 		pthread_cond_broadcast(&g->done_cv);
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -264,18 +274,7 @@ static void batch_wait(struct guardian *g, bool participate)
 		if (!participate && (g->aborting || g->freeze_failed))
 			break;
 		if (participate && g->batch_next < g->batch_n) {
-			size_t i = g->batch_items[g->batch_next++];
-			enum item_op op = g->batch_op;
-			unsigned id = g->batch_id;
-			g->running_items++;
-			pthread_mutex_unlock(&g->mu);
-			run_item(g, op, i);
-			pthread_mutex_lock(&g->mu);
-			g->running_items--;
-			if (id == g->batch_id)
-				g->batch_done++;
-			if (g->window_closed && g->running_items == 0)
-				wake_monitor(g);
+			batch_run_next(g);
 			continue;
 		}
 		pthread_cond_wait(&g->done_cv, &g->mu);
