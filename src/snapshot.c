@@ -149,6 +149,15 @@ static bool script_ok(const struct snapshot_script *s)
 	return s->run.outcome == SCRIPT_OK;
 }
 
+/* The first script of PHASE ("pre", "post") that did not succeed, or NULL. */
+static const struct snapshot_script *first_failed(const struct run *r, const char *phase)
+{
+	for (size_t i = 0; i < r->res->n_scripts; i++)
+		if (streq(r->res->scripts[i].phase, phase) && !script_ok(&r->res->scripts[i]))
+			return &r->res->scripts[i];
+	return NULL;
+}
+
 /* Run one script of PHASE; its argv is PATH then ARGS.  False when it failed. */
 static bool run_one(struct run *r, const char *phase, bool hook, const char *path,
 		    char *const *args, unsigned retries)
@@ -219,36 +228,20 @@ static void run_post_scripts(struct run *r)
 {
 	const struct config *c = r->c;
 	uint64_t t0 = mono_ns();
-	bool ok = true;
-	char failed[512] = "";
+	const struct snapshot_script *s;
 
 	r->res->phase_done[PHASE_POST_SCRIPT] = true;
 	for (size_t i = r->n_hooks_run; i-- > 0;)
-		if (!run_one(r, "post", true, r->hooks_list.items[i], NULL, c->post_script_retries)) {
-			ok = false;
-			if (!failed[0])
-				snprintf(failed, sizeof(failed), "%s",
-					 (const char *)r->hooks_list.items[i]);
-		}
-	if (c->post_script &&
-	    !run_one(r, "post", false, c->post_script, r->post_params,
-		     c->post_script_retries)) {
-		ok = false;
-		if (!failed[0])
-			snprintf(failed, sizeof(failed), "%s", c->post_script);
-	}
+		(void)run_one(r, "post", true, r->hooks_list.items[i], NULL, c->post_script_retries);
+	if (c->post_script)
+		(void)run_one(r, "post", false, c->post_script, r->post_params,
+			      c->post_script_retries);
 	r->res->phase_ns[PHASE_POST_SCRIPT] = mono_ns() - t0;
-	if (!ok) {
-		const struct snapshot_script *s = &r->res->scripts[r->res->n_scripts - 1];
-		for (size_t i = 0; i < r->res->n_scripts; i++)
-			if (streq(r->res->scripts[i].phase, "post") && !script_ok(&r->res->scripts[i])) {
-				s = &r->res->scripts[i];
-				break;
-			}
-		fail(r, SNAP_POSTSCRIPT_FAILED, "post-script %s %s: %s; the application may still be "
-		     "quiesced", failed, script_outcome_to_string(s->run.outcome),
-		     s->run.reason ? s->run.reason : "failed");
-	}
+	s = first_failed(r, "post");
+	if (s)
+		fail(r, SNAP_POSTSCRIPT_FAILED, "post-%s %s %s: %s; the application may still be "
+		     "quiesced", s->hook ? "hook" : "script", s->run.path,
+		     script_outcome_to_string(s->run.outcome), s->run.reason ? s->run.reason : "failed");
 }
 
 /* ---- steps ---------------------------------------------------------------------- */
@@ -434,21 +427,6 @@ static void list_hooks(struct run *r)
 	}
 }
 
-static bool pre_phase_failed(const struct run *r)
-{
-	for (size_t i = 0; i < r->res->n_scripts; i++)
-		if (streq(r->res->scripts[i].phase, "pre") && !script_ok(&r->res->scripts[i]))
-			return true;
-	return false;
-}
-
-static const struct snapshot_script *first_failed_pre(const struct run *r)
-{
-	for (size_t i = 0; i < r->res->n_scripts; i++)
-		if (streq(r->res->scripts[i].phase, "pre") && !script_ok(&r->res->scripts[i]))
-			return &r->res->scripts[i];
-	return NULL;
-}
 
 /* The window: freeze, create, thaw.  Returns whether the point in time was fixed. */
 static bool window(struct run *r)
@@ -728,21 +706,26 @@ int snapshot_run(struct frz_ctx *ctx, const struct config *c, const struct snaps
 		fail(&r, SNAP_UNKNOWN, "interrupted; no snapshot was taken");
 		goto post;
 	}
-	if (pre_phase_failed(&r)) {
-		const struct snapshot_script *s = first_failed_pre(&r);
-		if (c->require_app_consistent) {
+	{
+		const struct snapshot_script *s = first_failed(&r, "pre");
+
+		if (s && c->require_app_consistent) {
 			fail(&r, SNAP_PRESCRIPT_FAILED, "pre-%s %s %s: %s; no snapshot was taken "
 			     "(--require-app-consistent)", s->hook ? "hook" : "script", s->run.path,
-			     script_outcome_to_string(s->run.outcome), s->run.reason ? s->run.reason : "failed");
+			     script_outcome_to_string(s->run.outcome),
+			     s->run.reason ? s->run.reason : "failed");
 			goto post;
 		}
-		warn_line(&r, "pre-%s %s %s: %s; the snapshot is filesystem-consistent only",
-			  s->hook ? "hook" : "script", s->run.path, script_outcome_to_string(s->run.outcome),
-			  s->run.reason ? s->run.reason : "failed");
-	} else if (c->require_app_consistent && !r.any_pre) {
-		fail(&r, SNAP_PRESCRIPT_FAILED, "--require-app-consistent: no pre-script or hook is "
-		     "configured; no snapshot was taken");
-		goto post;
+		if (s)
+			warn_line(&r, "pre-%s %s %s: %s; the snapshot is filesystem-consistent only",
+				  s->hook ? "hook" : "script", s->run.path,
+				  script_outcome_to_string(s->run.outcome),
+				  s->run.reason ? s->run.reason : "failed");
+		else if (c->require_app_consistent && !r.any_pre) {
+			fail(&r, SNAP_PRESCRIPT_FAILED, "--require-app-consistent: no pre-script or "
+			     "hook is configured; no snapshot was taken");
+			goto post;
+		}
 	}
 
 	created = window(&r);
